@@ -1,0 +1,51 @@
+/*
+ * The one table of settings. Each row:
+ *   X(ID, type, default, min, max, choices, binaries, flags, doc)
+ * The environment variable and the flag are both named ID (--ID=value or --id=value).
+ * Topic names for retry tiers and dead letters derive from the base topic:
+ * <base>.retry.60s ... <base>.retry.3600s and <base>.dlq.
+ */
+#ifndef NOTIFY_CONFIG_KEYS_H
+#define NOTIFY_CONFIG_KEYS_H
+
+#define CFG_KEYS(X)                                                                                \
+    X(KAFKA_BOOTSTRAP_SERVERS, CFG_TYPE_STRING, "127.0.0.1:9092", 0, 0, NULL,                      \
+      CFG_BIN_WORKERS | CFG_BIN_WEBHOOK | CFG_BIN_CTL, CFG_FLAG_REQUIRED,                          \
+      "Kafka broker list (host:port,...). Any other KAFKA_<PROPERTY> passes through to "           \
+      "librdkafka as <property>.")                                                                 \
+    X(DATABASE_URL, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_ALL, CFG_FLAG_SECRET,                 \
+      "PostgreSQL connection string or URI (libpq).")                                              \
+    X(SECRET_KEYS, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_ALL, CFG_FLAG_SECRET,                  \
+      "Key ring for *_encrypted columns: id:base64key,id:base64key (32-byte AES-256 keys).")       \
+    X(SECRET_KEYS_FILE, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_ALL, 0,                           \
+      "File holding the key ring in the SECRET_KEYS form (used when SECRET_KEYS is empty).")       \
+    X(SECRET_ACTIVE_KEY, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_ALL, 0,                          \
+      "Id of the key used to encrypt; decryption accepts every key of the ring.")                  \
+    X(HTTP_ADDR, CFG_TYPE_HOSTPORT, "0.0.0.0:8080", 0, 0, NULL,                                    \
+      CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, 0,                                                        \
+      "Where /healthz, /readyz, /metrics (and webhook-ingest's routes) listen.")                   \
+    X(LOG_LEVEL, CFG_TYPE_ENUM, "info", 0, 0, "debug|info|warn|error", CFG_BIN_ALL, 0,             \
+      "Least severe level written; logs are one JSON object a line on stdout.")                    \
+    X(TOPIC_EMAIL, CFG_TYPE_STRING, "outbound.email", 0, 0, NULL, CFG_BIN_EMAIL | CFG_BIN_CTL, 0,  \
+      "Email send requests (base of its retry tiers and DLQ).")                                    \
+    X(TOPIC_SMS_TWILIO, CFG_TYPE_STRING, "outbound.sms.twilio", 0, 0, NULL,                        \
+      CFG_BIN_TWILIO | CFG_BIN_CTL, 0, "Twilio SMS send requests (base of its tiers and DLQ).")    \
+    X(TOPIC_SMS_SNS, CFG_TYPE_STRING, "outbound.sms.sns", 0, 0, NULL, CFG_BIN_SNS | CFG_BIN_CTL,   \
+      0, "AWS SNS SMS send requests (base of its retry tiers and DLQ).")                           \
+    X(TOPIC_STATUS, CFG_TYPE_STRING, "delivery.status", 0, 0, NULL,                                \
+      CFG_BIN_WORKERS | CFG_BIN_WEBHOOK | CFG_BIN_CTL, 0, "Status events.")                        \
+    X(PUBLIC_BASE_URL, CFG_TYPE_URL, "", 0, 0, NULL, CFG_BIN_TWILIO | CFG_BIN_WEBHOOK, 0,          \
+      "URL at which providers reach webhook-ingest; callback signatures cover this URL.")          \
+    X(TWILIO_API_BASE_URL, CFG_TYPE_URL, "https://api.twilio.com", 0, 0, NULL, CFG_BIN_TWILIO, 0,  \
+      "Twilio REST API base (regional edge or simulator).")                                        \
+    X(SNS_ENDPOINT_URL, CFG_TYPE_URL, "", 0, 0, NULL, CFG_BIN_SNS, 0,                              \
+      "AWS SNS endpoint; empty means https://sns.<region>.amazonaws.com/.")                        \
+    X(PROVIDER_CONFIG_TTL_MS, CFG_TYPE_INT, "30000", 0, 3600000, NULL,                             \
+      CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, 0,                                                        \
+      "How long a decrypted provider config row is cached before it is read again.")               \
+    X(DB_CONNECT_TIMEOUT_MS, CFG_TYPE_INT, "5000", 100, 600000, NULL, CFG_BIN_ALL, 0,              \
+      "Timeout for one PostgreSQL connection attempt.")                                            \
+    X(DB_STATEMENT_TIMEOUT_MS, CFG_TYPE_INT, "10000", 100, 3600000, NULL, CFG_BIN_ALL, 0,          \
+      "Server-side statement_timeout for every query.")
+
+#endif

@@ -1,0 +1,192 @@
+#include "kafka.h"
+
+#include "log.h"
+#include "timefmt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* librdkafka syslog levels 0-7 onto ours. */
+static log_level_t kafka_log_level(int level)
+{
+    if (level <= 3)
+        return LOG_LEVEL_ERROR;
+    if (level == 4)
+        return LOG_LEVEL_WARN;
+    if (level <= 6)
+        return LOG_LEVEL_INFO;
+    return LOG_LEVEL_DEBUG;
+}
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_kv(kafka_log_level(level), buf, "component", "librdkafka", "facility", fac, "client",
+           rk ? rd_kafka_name(rk) : NULL, NULL);
+}
+
+static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
+                          char *errstr, size_t errstr_size)
+{
+    char rderr[256];
+    if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {
+        /* librdkafka's message may quote the value; name the property only. */
+        snprintf(errstr, errstr_size, "librdkafka refused property '%s'", name);
+        return -1;
+    }
+    return 0;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    if (kafka_conf_set(conf, "bootstrap.servers", cfg_str(cfg, CFG_KAFKA_BOOTSTRAP_SERVERS),
+                       errstr, errstr_size) != 0)
+        goto fail;
+    for (size_t i = 0; i < cfg_kafka_count(cfg); i++)
+        if (kafka_conf_set(conf, cfg_kafka_name(cfg, i), cfg_kafka_value(cfg, i), errstr,
+                           errstr_size) != 0)
+            goto fail;
+    rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+static void kafka_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+    kafka_dr_t *dr = msg->_private;
+    if (dr != NULL && dr->cb != NULL)
+        dr->cb(dr, msg);
+}
+
+rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    if (conf == NULL)
+        goto out;
+    if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "acks", "all", errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr_msg_cb);
+    /* rd_kafka_new() takes ownership of conf on success only. */
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (rk == NULL)
+        rd_kafka_conf_destroy(conf);
+out:
+    return rk;
+}
+
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
+                               size_t errstr_size)
+{
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    if (conf == NULL)
+        goto out;
+    if (kafka_conf_set(conf, "group.id", group_id, errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
+        kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
+                       errstr_size) != 0 ||
+        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    rd_kafka_poll_set_consumer(rk);
+out:
+    return rk;
+}
+
+int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    rd_kafka_t *rk = NULL;
+    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    const struct rd_kafka_metadata *md = NULL;
+    if (conf == NULL)
+        goto out;
+    rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (rk == NULL) {
+        rd_kafka_conf_destroy(conf);
+        goto out;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, NULL, &md, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "no broker answered within %d ms: %s", timeout_ms,
+                 rd_kafka_err2str(err));
+        goto out;
+    }
+    if (md->broker_cnt == 0) {
+        snprintf(errstr, errstr_size, "the cluster reported no brokers");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (rk)
+        rd_kafka_destroy(rk);
+    return rc;
+}
+
+/* Delivery result of one synchronous produce, written by the delivery report callback. */
+typedef struct kafka_sync_s {
+    kafka_dr_t dr; /* first: the opaque points here */
+    int done;
+    rd_kafka_resp_err_t err;
+} kafka_sync_t;
+
+static void kafka_sync_dr_cb(kafka_dr_t *dr, const rd_kafka_message_t *msg)
+{
+    kafka_sync_t *sync = (kafka_sync_t *)dr;
+    sync->err = msg->err;
+    sync->done = 1;
+}
+
+int kafka_produce_sync(rd_kafka_t *producer, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const kafka_header_t *headers,
+                       size_t header_count, int timeout_ms, char *errstr, size_t errstr_size)
+{
+    kafka_sync_t sync = {{kafka_sync_dr_cb}, 0, RD_KAFKA_RESP_ERR_NO_ERROR};
+    rd_kafka_headers_t *hdrs = rd_kafka_headers_new(header_count);
+    for (size_t i = 0; i < header_count; i++)
+        rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value, -1);
+
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, key_len),
+        RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(&sync), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_headers_destroy(hdrs); /* not taken over on failure */
+        snprintf(errstr, errstr_size, "produce to %s failed: %s", topic, rd_kafka_err2str(err));
+        return -1;
+    }
+    int64_t deadline = timefmt_mono_ms() + timeout_ms;
+    while (!sync.done && timefmt_mono_ms() < deadline)
+        rd_kafka_poll(producer, 50);
+    if (!sync.done) {
+        /* The message stays queued and &sync would dangle in its opaque: wait for it to
+         * leave the queue (purge it) before returning. */
+        rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+        while (!sync.done)
+            rd_kafka_poll(producer, 50);
+        snprintf(errstr, errstr_size, "produce to %s not acknowledged within %d ms", topic,
+                 timeout_ms);
+        return -1;
+    }
+    if (sync.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "produce to %s failed: %s", topic,
+                 rd_kafka_err2str(sync.err));
+        return -1;
+    }
+    return 0;
+}

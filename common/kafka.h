@@ -1,0 +1,64 @@
+/*
+ * Kafka clients built from the configuration: bootstrap.servers plus every KAFKA_*
+ * pass-through property, librdkafka's own log lines routed into our JSON log (redacted),
+ * an idempotent producer, and a consumer that stores offsets only when told to.
+ * The consumer loop and offset bookkeeping of the pipeline build on these.
+ */
+#ifndef NOTIFY_KAFKA_H
+#define NOTIFY_KAFKA_H
+
+#include <librdkafka/rdkafka.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* A configuration holding bootstrap.servers, the pass-through properties and the log
+ * callback. NULL with errstr when librdkafka refuses a property. The caller owns it. */
+rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+
+/*
+ * Delivery reports. Every message produced through a kafka_producer_new() producer carries
+ * as its opaque a pointer to a kafka_dr_t (usually the first member of the caller's own
+ * record); when the broker acknowledges or refuses the message, rd_kafka_poll() calls its
+ * `cb`. A NULL opaque means nobody waits for that report.
+ */
+typedef struct kafka_dr_s kafka_dr_t;
+struct kafka_dr_s {
+    void (*cb)(kafka_dr_t *dr, const rd_kafka_message_t *msg);
+};
+
+/*
+ * An idempotent producer (enable.idempotence=true, acks=all): a retried produce never
+ * writes a message twice and order per partition is kept. NULL with errstr on failure.
+ */
+rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+
+/*
+ * A consumer of group `group_id` with enable.auto.offset.store=false (offsets are stored
+ * by the pipeline once an outcome is acknowledged), auto commit of stored offsets, and
+ * cooperative-sticky assignment. The main queue is redirected to the consumer queue so
+ * one rd_kafka_consumer_poll() loop serves everything. NULL with errstr on failure.
+ */
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
+                               size_t errstr_size);
+
+/* Asks the cluster for its metadata within timeout_ms: 0 when a broker answers. */
+int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size);
+
+/* A header for kafka_produce_sync(). */
+typedef struct kafka_header_s {
+    const char *name;
+    const char *value;
+} kafka_header_t;
+
+/*
+ * Produces one message through a kafka_producer_new() producer and waits until the broker
+ * acknowledges it or timeout_ms passes (polling the producer meanwhile).
+ * For tools and tests (notifyctl, the integration tests), not for the per-message path,
+ * which keeps many produces in flight. Returns 0 or -1 with errstr.
+ */
+int kafka_produce_sync(rd_kafka_t *producer, const char *topic, const void *key, size_t key_len,
+                       const void *value, size_t value_len, const kafka_header_t *headers,
+                       size_t header_count, int timeout_ms, char *errstr, size_t errstr_size);
+
+#endif
