@@ -26,9 +26,9 @@ typedef struct app_desc_s {
 #define APP_CONTINUE (-1)
 
 typedef struct app_args_s {
-    cfg_t *cfg;      /* owned by the caller after app_start(): cfg_destroy() it */
-    int argc;        /* arguments that were not --KEY=value flags, argv[0] first */
-    char **argv;     /* malloc'd array of pointers into the original argv */
+    cfg_t *cfg;  /* owned by the caller after app_start(): cfg_destroy() it */
+    int argc;    /* arguments that were not --KEY=value flags, argv[0] first */
+    char **argv; /* malloc'd array of pointers into the original argv */
 } app_args_t;
 
 /*

@@ -10,7 +10,7 @@
 #define CFG_NAME_MAX 128
 
 static const cfg_key_def_t cfg_table[CFG__COUNT] = {
-#define CFG_X_ROW(id, type, def, min, max, choices, bins, flags, doc)                              \
+#define CFG_X_ROW(id, type, def, min, max, choices, bins, flags, doc) \
     {#id, type, def, min, max, choices, bins, flags, doc},
     CFG_KEYS(CFG_X_ROW)
 #undef CFG_X_ROW
@@ -21,8 +21,8 @@ static const cfg_key_def_t cfg_table[CFG__COUNT] = {
  * not a stranger's variable to ignore. KAFKA_ is handled apart (pass-through).
  */
 static const char *const cfg_owned_prefixes[] = {
-    "TOPIC_", "SECRET_", "HTTP_", "LOG_", "DATABASE_", "DB_", "PUBLIC_BASE_", "TWILIO_", "SNS_",
-    "PROVIDER_", "NOTIFY_CFG_",
+    "TOPIC_",       "SECRET_", "HTTP_", "LOG_",      "DATABASE_",   "DB_",
+    "PUBLIC_BASE_", "TWILIO_", "SNS_",  "PROVIDER_", "NOTIFY_CFG_",
 };
 
 typedef struct cfg_kafka_prop_s {
@@ -275,8 +275,8 @@ static int cfg_set_kafka(cfg_t *cfg, const char *canonical, const char *value, c
     if (res != RD_KAFKA_CONF_OK) {
         /* librdkafka's message quotes the value; for a secret-bearing property that would
          * leak it, so the message names only the key. */
-        snprintf(errstr, errstr_size, "%s: invalid value for librdkafka property '%s'",
-                 canonical, prop);
+        snprintf(errstr, errstr_size, "%s: invalid value for librdkafka property '%s'", canonical,
+                 prop);
         return -1;
     }
 

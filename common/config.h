@@ -96,7 +96,7 @@ bool cfg_bool(const cfg_t *cfg, cfg_key_t key);
 
 /* KAFKA_* pass-through properties, in the order they were set. */
 size_t cfg_kafka_count(const cfg_t *cfg);
-const char *cfg_kafka_name(const cfg_t *cfg, size_t i);  /* librdkafka name, e.g. "acks" */
+const char *cfg_kafka_name(const cfg_t *cfg, size_t i); /* librdkafka name, e.g. "acks" */
 const char *cfg_kafka_value(const cfg_t *cfg, size_t i);
 
 /* The keys of `binary` with type, default and doc, for --help. */

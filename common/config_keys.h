@@ -21,9 +21,8 @@
       "File holding the key ring in the SECRET_KEYS form (used when SECRET_KEYS is empty).")       \
     X(SECRET_ACTIVE_KEY, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_ALL, 0,                          \
       "Id of the key used to encrypt; decryption accepts every key of the ring.")                  \
-    X(HTTP_ADDR, CFG_TYPE_HOSTPORT, "0.0.0.0:8080", 0, 0, NULL,                                    \
-      CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, 0,                                                        \
-      "Where /healthz, /readyz, /metrics (and webhook-ingest's routes) listen.")                   \
+    X(HTTP_ADDR, CFG_TYPE_HOSTPORT, "0.0.0.0:8080", 0, 0, NULL, CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, \
+      0, "Where /healthz, /readyz, /metrics (and webhook-ingest's routes) listen.")                \
     X(LOG_LEVEL, CFG_TYPE_ENUM, "info", 0, 0, "debug|info|warn|error", CFG_BIN_ALL, 0,             \
       "Least severe level written; logs are one JSON object a line on stdout.")                    \
     X(TOPIC_EMAIL, CFG_TYPE_STRING, "outbound.email", 0, 0, NULL, CFG_BIN_EMAIL | CFG_BIN_CTL, 0,  \

@@ -25,8 +25,8 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
            rk ? rd_kafka_name(rk) : NULL, NULL);
 }
 
-static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value,
-                          char *errstr, size_t errstr_size)
+static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *errstr,
+                          size_t errstr_size)
 {
     char rderr[256];
     if (rd_kafka_conf_set(conf, name, value, rderr, sizeof(rderr)) != RD_KAFKA_CONF_OK) {
@@ -40,8 +40,8 @@ static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *v
 rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if (kafka_conf_set(conf, "bootstrap.servers", cfg_str(cfg, CFG_KAFKA_BOOTSTRAP_SERVERS),
-                       errstr, errstr_size) != 0)
+    if (kafka_conf_set(conf, "bootstrap.servers", cfg_str(cfg, CFG_KAFKA_BOOTSTRAP_SERVERS), errstr,
+                       errstr_size) != 0)
         goto fail;
     for (size_t i = 0; i < cfg_kafka_count(cfg); i++)
         if (kafka_conf_set(conf, cfg_kafka_name(cfg, i), cfg_kafka_value(cfg, i), errstr,

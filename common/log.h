@@ -9,12 +9,7 @@
 #ifndef NOTIFY_LOG_H
 #define NOTIFY_LOG_H
 
-typedef enum {
-    LOG_LEVEL_DEBUG = 0,
-    LOG_LEVEL_INFO,
-    LOG_LEVEL_WARN,
-    LOG_LEVEL_ERROR
-} log_level_t;
+typedef enum { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR } log_level_t;
 
 /* Names the binary in every line ("bin"). The string must outlive logging. */
 void log_init(const char *binary_name, log_level_t level);

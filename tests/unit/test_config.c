@@ -37,8 +37,9 @@ static void test_env_and_flags(void)
     CHECK_STR(cfg_kafka_value(cfg, 0), "plaintext");
 
     /* Flags come after the environment and win; both spellings are accepted. */
-    char *argv[] = {"prog", "--topic-sms-twilio=flag.topic", "run", "--LOG_LEVEL=debug",
-                    "--check-config", NULL};
+    char *argv[] = {
+        "prog", "--topic-sms-twilio=flag.topic", "run", "--LOG_LEVEL=debug", "--check-config",
+        NULL};
     int rest[8], nrest = 0;
     REQUIRE(cfg_load_args(cfg, 5, argv, rest, &nrest, err, sizeof(err)) == 0);
     CHECK_STR(cfg_str(cfg, CFG_TOPIC_SMS_TWILIO), "flag.topic");
@@ -79,8 +80,10 @@ static void test_rejects_bad_values(void)
     expect_rejected("HTTP_ADDR", "8080", "HTTP_ADDR: not host:port (port 0-65535)");
     expect_rejected("HTTP_ADDR", "0.0.0.0:70000", "HTTP_ADDR: not host:port (port 0-65535)");
     expect_rejected("HTTP_ADDR", "::1:80", "HTTP_ADDR: not host:port (port 0-65535)");
-    expect_rejected("PUBLIC_BASE_URL", "ftp://x", "PUBLIC_BASE_URL: not an http:// or https:// URL");
-    expect_rejected("PUBLIC_BASE_URL", "https://", "PUBLIC_BASE_URL: not an http:// or https:// URL");
+    expect_rejected("PUBLIC_BASE_URL", "ftp://x",
+                    "PUBLIC_BASE_URL: not an http:// or https:// URL");
+    expect_rejected("PUBLIC_BASE_URL", "https://",
+                    "PUBLIC_BASE_URL: not an http:// or https:// URL");
     expect_rejected("PUBLIC_BASE_URL", "https://a b",
                     "PUBLIC_BASE_URL: not an http:// or https:// URL");
     expect_rejected("TOPIC_NOPE", "x", "TOPIC_NOPE: unknown configuration key");

@@ -4,7 +4,6 @@
 #include "app.h"
 #include "log.h"
 
-
 extern char **environ;
 
 static const app_desc_t sns_desc = {

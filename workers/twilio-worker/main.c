@@ -4,7 +4,6 @@
 #include "app.h"
 #include "log.h"
 
-
 extern char **environ;
 
 static const app_desc_t twilio_desc = {
@@ -22,8 +21,9 @@ int main(int argc, char **argv)
     if (rc != APP_CONTINUE)
         return rc;
     /* The Twilio channel is not written yet: refuse to run rather than pretend to deliver. */
-    log_error("twilio-worker: the Twilio channel is not implemented yet; only --help, --version and "
-              "--check-config work");
+    log_error(
+        "twilio-worker: the Twilio channel is not implemented yet; only --help, --version and "
+        "--check-config work");
     app_args_free(&args);
     return 2;
 }
