@@ -1,10 +1,10 @@
 #include "app.h"
 
+#include "db.h"
 #include "kafka.h"
 #include "log.h"
 #include "secret.h"
 
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,38 +21,6 @@ static void app_print_help(const app_desc_t *desc)
            "  --version        the version\n"
            "  --check-config   validate the configuration, try the connections, exit 0 or 1\n\n");
     cfg_print_help(stdout, desc->binary);
-}
-
-/* One connection and one query; the message is libpq's, which never holds the password. */
-static int app_check_database(const cfg_t *cfg, char *errstr, size_t errstr_size)
-{
-    int rc = -1;
-    char timeout[32];
-    snprintf(timeout, sizeof(timeout), "%lld",
-             (long long)(cfg_int(cfg, CFG_DB_CONNECT_TIMEOUT_MS) + 999) / 1000);
-    const char *keys[] = {"dbname", "connect_timeout", NULL};
-    const char *values[] = {cfg_str(cfg, CFG_DATABASE_URL), timeout, NULL};
-    PGconn *conn = PQconnectdbParams(keys, values, 1);
-    PGresult *res = NULL;
-    if (cfg_str(cfg, CFG_DATABASE_URL)[0] == '\0') {
-        snprintf(errstr, errstr_size, "DATABASE_URL is not set");
-        goto out;
-    }
-    if (PQstatus(conn) != CONNECTION_OK) {
-        snprintf(errstr, errstr_size, "%s", PQerrorMessage(conn));
-        goto out;
-    }
-    res = PQexec(conn, "SELECT 1");
-    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-        snprintf(errstr, errstr_size, "%s", PQerrorMessage(conn));
-        goto out;
-    }
-    rc = 0;
-out:
-    errstr[strcspn(errstr, "\n")] = '\0';
-    PQclear(res);
-    PQfinish(conn);
-    return rc;
 }
 
 int app_check_config(const app_desc_t *desc, const cfg_t *cfg)
@@ -74,12 +42,21 @@ int app_check_config(const app_desc_t *desc, const cfg_t *cfg)
         }
     }
     if (desc->checks & APP_CHECK_DATABASE) {
-        if (app_check_database(cfg, errstr, sizeof(errstr)) != 0) {
+        /* db_new() connects and never puts the password into its message. */
+        db_t *db = NULL;
+        if (cfg_str(cfg, CFG_DATABASE_URL)[0] == '\0')
+            snprintf(errstr, sizeof(errstr), "DATABASE_URL is not set");
+        else
+            db = db_new(cfg_str(cfg, CFG_DATABASE_URL), desc->name,
+                        (int)cfg_int(cfg, CFG_DB_CONNECT_TIMEOUT_MS),
+                        (int)cfg_int(cfg, CFG_DB_STATEMENT_TIMEOUT_MS), errstr, sizeof(errstr));
+        if (db == NULL || db_ping(db, errstr, sizeof(errstr)) != DB_OK) {
             printf("database: FAILED: %s\n", errstr);
             failed = 1;
         } else {
             printf("database: ok\n");
         }
+        db_destroy(db);
     }
     if (desc->checks & APP_CHECK_KAFKA) {
         if (kafka_check(cfg, APP_CHECK_TIMEOUT_MS, errstr, sizeof(errstr)) != 0) {
@@ -122,8 +99,15 @@ int app_start(const app_desc_t *desc, int argc, char **argv, char **envp, app_ar
         }
     }
 
+    /* With subcommands, flags after the command name are the command's own
+     * (notifyctl encrypt --org=acme), so configuration flags end at the first word. */
+    int flags_end = argc;
+    if (desc->usage != NULL)
+        for (int i = 1; i < argc && flags_end == argc; i++)
+            if (strncmp(argv[i], "--", 2) != 0)
+                flags_end = i;
     if (cfg_load_env(args->cfg, envp, errstr, sizeof(errstr)) != 0 ||
-        cfg_load_args(args->cfg, argc, argv, rest, &rest_count, errstr, sizeof(errstr)) != 0) {
+        cfg_load_args(args->cfg, flags_end, argv, rest, &rest_count, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", desc->name, errstr);
         goto out;
     }
@@ -131,16 +115,16 @@ int app_start(const app_desc_t *desc, int argc, char **argv, char **envp, app_ar
         const char *arg = argv[rest[i]];
         if (strcmp(arg, "--check-config") == 0) {
             want_check = true;
-        } else if (strncmp(arg, "--", 2) == 0 && desc->usage == NULL) {
+        } else if (strncmp(arg, "--", 2) == 0) {
             fprintf(stderr, "%s: unknown option '%s' (see --help)\n", desc->name, arg);
             goto out;
-        } else if (desc->usage == NULL) {
+        } else {
             fprintf(stderr, "%s: unexpected argument '%s' (see --help)\n", desc->name, arg);
             goto out;
-        } else {
-            args->argv[args->argc++] = argv[rest[i]];
         }
     }
+    for (int i = flags_end; i < argc; i++)
+        args->argv[args->argc++] = argv[i];
     if (cfg_validate(args->cfg, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "%s: configuration error: %s\n", desc->name, errstr);
         goto out;

@@ -21,48 +21,48 @@
 #include <stddef.h>
 
 /* XX(name, retryable, description) */
-#define ERRCODE_MAP(XX)                                                                            \
-    /* SMTP replies (RFC 5321): 4xx transient, 5xx permanent. */                                   \
-    XX(SMTP_421, true, "Service not available")                                                    \
-    XX(SMTP_450, true, "Mailbox unavailable (temporary)")                                          \
-    XX(SMTP_451, true, "Local error in processing")                                                \
-    XX(SMTP_452, true, "Insufficient system storage")                                              \
-    XX(SMTP_500, false, "Syntax error, command unrecognised")                                      \
-    XX(SMTP_501, false, "Syntax error in parameters or arguments")                                 \
-    XX(SMTP_502, false, "Command not implemented")                                                 \
-    XX(SMTP_503, false, "Bad sequence of commands")                                                \
-    XX(SMTP_504, false, "Command parameter not implemented")                                       \
-    XX(SMTP_550, false, "Mailbox unavailable (permanent)")                                         \
-    XX(SMTP_551, false, "User not local")                                                          \
-    XX(SMTP_552, false, "Exceeded storage allocation")                                             \
-    XX(SMTP_553, false, "Mailbox name not allowed")                                                \
-    XX(SMTP_554, false, "Transaction failed")                                                      \
-    /* Transport and account conditions shared by every provider. */                               \
-    XX(CONNECTION_FAILED, true, "Cannot connect to the provider")                                  \
-    XX(TLS_FAILED, true, "TLS negotiation failed")                                                 \
-    XX(TIMEOUT, true, "Timed out")                                                                 \
-    XX(RATE_LIMIT, true, "Rate limit exceeded or provider throttling")                             \
-    XX(QUOTA_EXCEEDED, true, "Quota of the organisation exhausted")                                \
-    XX(AUTH_FAILED, false, "Authentication failed")                                                \
-    XX(INVALID_EMAIL, false, "Invalid email address")                                              \
-    XX(MESSAGE_TOO_LARGE, false, "Message exceeds the size limit")                                 \
-    XX(RECIPIENT_REJECTED, false, "Recipient rejected")                                            \
-    XX(SENDER_REJECTED, false, "Sender rejected")                                                  \
-    XX(RELAY_DENIED, false, "Relay access denied")                                                 \
-    XX(SPAM_DETECTED, false, "Flagged as spam")                                                    \
-    XX(BLACKLISTED, false, "IP address or domain blacklisted")                                     \
-    /* AWS SNS. */                                                                                 \
-    XX(AWS_THROTTLING, true, "AWS throttling")                                                     \
-    XX(AWS_INTERNAL_ERROR, true, "AWS internal error")                                             \
-    XX(AWS_INVALID_PARAMETER, false, "AWS rejected a parameter")                                   \
-    XX(AWS_INVALID_SMS, false, "AWS rejected the SMS")                                             \
-    XX(AWS_OPTED_OUT, false, "Phone number opted out")                                             \
-    /* The pipeline's own: the request never reached a provider. */                                \
-    XX(INVALID_REQUEST, false, "Malformed request: bad JSON or a field breaks its rule")           \
-    XX(UNKNOWN_ORG, false, "No provider configuration for the organisation")                       \
-    XX(PROVIDER_DISABLED, false, "Provider disabled for the organisation")                         \
-    XX(CONFIG_ERROR, false, "Provider configuration unusable (e.g. a secret does not decrypt)")    \
-    XX(INVALID_PHONE, false, "Phone number cannot be normalised to E.164")                         \
+#define ERRCODE_MAP(XX)                                                                         \
+    /* SMTP replies (RFC 5321): 4xx transient, 5xx permanent. */                                \
+    XX(SMTP_421, true, "Service not available")                                                 \
+    XX(SMTP_450, true, "Mailbox unavailable (temporary)")                                       \
+    XX(SMTP_451, true, "Local error in processing")                                             \
+    XX(SMTP_452, true, "Insufficient system storage")                                           \
+    XX(SMTP_500, false, "Syntax error, command unrecognised")                                   \
+    XX(SMTP_501, false, "Syntax error in parameters or arguments")                              \
+    XX(SMTP_502, false, "Command not implemented")                                              \
+    XX(SMTP_503, false, "Bad sequence of commands")                                             \
+    XX(SMTP_504, false, "Command parameter not implemented")                                    \
+    XX(SMTP_550, false, "Mailbox unavailable (permanent)")                                      \
+    XX(SMTP_551, false, "User not local")                                                       \
+    XX(SMTP_552, false, "Exceeded storage allocation")                                          \
+    XX(SMTP_553, false, "Mailbox name not allowed")                                             \
+    XX(SMTP_554, false, "Transaction failed")                                                   \
+    /* Transport and account conditions shared by every provider. */                            \
+    XX(CONNECTION_FAILED, true, "Cannot connect to the provider")                               \
+    XX(TLS_FAILED, true, "TLS negotiation failed")                                              \
+    XX(TIMEOUT, true, "Timed out")                                                              \
+    XX(RATE_LIMIT, true, "Rate limit exceeded or provider throttling")                          \
+    XX(QUOTA_EXCEEDED, true, "Quota of the organisation exhausted")                             \
+    XX(AUTH_FAILED, false, "Authentication failed")                                             \
+    XX(INVALID_EMAIL, false, "Invalid email address")                                           \
+    XX(MESSAGE_TOO_LARGE, false, "Message exceeds the size limit")                              \
+    XX(RECIPIENT_REJECTED, false, "Recipient rejected")                                         \
+    XX(SENDER_REJECTED, false, "Sender rejected")                                               \
+    XX(RELAY_DENIED, false, "Relay access denied")                                              \
+    XX(SPAM_DETECTED, false, "Flagged as spam")                                                 \
+    XX(BLACKLISTED, false, "IP address or domain blacklisted")                                  \
+    /* AWS SNS. */                                                                              \
+    XX(AWS_THROTTLING, true, "AWS throttling")                                                  \
+    XX(AWS_INTERNAL_ERROR, true, "AWS internal error")                                          \
+    XX(AWS_INVALID_PARAMETER, false, "AWS rejected a parameter")                                \
+    XX(AWS_INVALID_SMS, false, "AWS rejected the SMS")                                          \
+    XX(AWS_OPTED_OUT, false, "Phone number opted out")                                          \
+    /* The pipeline's own: the request never reached a provider. */                             \
+    XX(INVALID_REQUEST, false, "Malformed request: bad JSON or a field breaks its rule")        \
+    XX(UNKNOWN_ORG, false, "No provider configuration for the organisation")                    \
+    XX(PROVIDER_DISABLED, false, "Provider disabled for the organisation")                      \
+    XX(CONFIG_ERROR, false, "Provider configuration unusable (e.g. a secret does not decrypt)") \
+    XX(INVALID_PHONE, false, "Phone number cannot be normalised to E.164")                      \
     XX(MESSAGE_TOO_LONG, false, "SMS body longer than 1600 characters")
 
 /*
@@ -70,41 +70,41 @@
  * (reference/providers.md section 2). "S" = synchronous REST error, "A" = asynchronous
  * ErrorCode in a status callback.
  */
-#define ERRCODE_TWILIO_MAP(XX)                                                                     \
-    XX(14107, true, "Too many replies between two numbers in 30 s (A)")                            \
-    XX(20003, false, "Authentication or permission denied (S 401)")                                \
-    XX(20404, false, "Resource not found (S 404)")                                                 \
-    XX(20429, true, "Too many concurrent requests; not processed (S 429)")                         \
-    XX(21211, false, "Invalid 'To' phone number (S)")                                              \
-    XX(21408, false, "Sending to that region not enabled (S)")                                     \
-    XX(21601, false, "'From' is not an SMS-capable number of the account (S)")                     \
-    XX(21606, false, "'From' is not a valid sender for this destination (S)")                      \
-    XX(21608, false, "'To' is unverified (trial account) (S)")                                     \
-    XX(21610, false, "Recipient opted out (STOP) (S)")                                             \
-    XX(21611, true, "Sender queue backlog over 10 hours; retry later (S)")                         \
-    /* Seed: retryable ("unable to reach destination"); Twilio now says the pair is not        \
-     * routable. The seed's flag is kept. */                                                       \
-    XX(21612, true, "'To'/'From' pair not routable (S)")                                           \
-    XX(21614, false, "'To' is not a valid mobile number (S)")                                      \
-    XX(21617, false, "Body longer than 1600 characters (S)")                                       \
-    XX(21624, false, "ValidityPeriod out of range (S)")                                            \
-    XX(21635, false, "'To' is a landline (S)")                                                     \
-    XX(30001, true, "Queue overflow or validity period expired (A)")                               \
-    XX(30002, false, "Account suspended (A)")                                                      \
-    XX(30003, true, "Handset unreachable (A)")                                                     \
-    XX(30004, false, "Message blocked (A)")                                                        \
-    XX(30005, false, "Unknown or inactive handset (A)")                                            \
-    XX(30006, false, "Landline or unreachable carrier (A)")                                        \
-    XX(30007, false, "Filtered as spam or by policy (A)")                                          \
-    XX(30008, true, "Unknown carrier error (A)")                                                   \
-    /* Seed: "exceeded max price", not retryable; Twilio now uses 30022 for the US A2P        \
-     * 10DLC rate limit and calls it retryable. The seed's flag is kept. */                        \
-    XX(30022, false, "Exceeded max price / A2P 10DLC rate limit (A)")                              \
-    XX(30024, false, "Numeric sender ID not provisioned (A)")                                      \
-    /* Seed: retryable ("message undeliverable"); not in Twilio's current dictionary. */          \
-    XX(30026, true, "Message undeliverable (A)")                                                   \
-    XX(30034, false, "US A2P 10DLC unregistered sender (A)")                                       \
-    XX(63017, true, "Account over its messages-per-second limit (A)")                              \
+#define ERRCODE_TWILIO_MAP(XX)                                                           \
+    XX(14107, true, "Too many replies between two numbers in 30 s (A)")                  \
+    XX(20003, false, "Authentication or permission denied (S 401)")                      \
+    XX(20404, false, "Resource not found (S 404)")                                       \
+    XX(20429, true, "Too many concurrent requests; not processed (S 429)")               \
+    XX(21211, false, "Invalid 'To' phone number (S)")                                    \
+    XX(21408, false, "Sending to that region not enabled (S)")                           \
+    XX(21601, false, "'From' is not an SMS-capable number of the account (S)")           \
+    XX(21606, false, "'From' is not a valid sender for this destination (S)")            \
+    XX(21608, false, "'To' is unverified (trial account) (S)")                           \
+    XX(21610, false, "Recipient opted out (STOP) (S)")                                   \
+    XX(21611, true, "Sender queue backlog over 10 hours; retry later (S)")               \
+    /* Seed: retryable ("unable to reach destination"); Twilio now says the pair is not  \
+     * routable. The seed's flag is kept. */                                             \
+    XX(21612, true, "'To'/'From' pair not routable (S)")                                 \
+    XX(21614, false, "'To' is not a valid mobile number (S)")                            \
+    XX(21617, false, "Body longer than 1600 characters (S)")                             \
+    XX(21624, false, "ValidityPeriod out of range (S)")                                  \
+    XX(21635, false, "'To' is a landline (S)")                                           \
+    XX(30001, true, "Queue overflow or validity period expired (A)")                     \
+    XX(30002, false, "Account suspended (A)")                                            \
+    XX(30003, true, "Handset unreachable (A)")                                           \
+    XX(30004, false, "Message blocked (A)")                                              \
+    XX(30005, false, "Unknown or inactive handset (A)")                                  \
+    XX(30006, false, "Landline or unreachable carrier (A)")                              \
+    XX(30007, false, "Filtered as spam or by policy (A)")                                \
+    XX(30008, true, "Unknown carrier error (A)")                                         \
+    /* Seed: "exceeded max price", not retryable; Twilio now uses 30022 for the US A2P   \
+     * 10DLC rate limit and calls it retryable. The seed's flag is kept. */              \
+    XX(30022, false, "Exceeded max price / A2P 10DLC rate limit (A)")                    \
+    XX(30024, false, "Numeric sender ID not provisioned (A)")                            \
+    /* Seed: retryable ("message undeliverable"); not in Twilio's current dictionary. */ \
+    XX(30026, true, "Message undeliverable (A)")                                         \
+    XX(30034, false, "US A2P 10DLC unregistered sender (A)")                             \
+    XX(63017, true, "Account over its messages-per-second limit (A)")                    \
     XX(90007, false, "ValidityPeriod out of range (S)")
 
 typedef enum {
@@ -147,8 +147,7 @@ int errcode_from_name(const char *name, errcode_t *out);
  * code is not positive or the name does not fit in name_size (then `name` is "" when
  * name_size > 0 and *retryable is false).
  */
-int errcode_twilio_lookup(int code, int http_status, char *name, size_t name_size,
-                          bool *retryable);
+int errcode_twilio_lookup(int code, int http_status, char *name, size_t name_size, bool *retryable);
 
 /* The description of a Twilio code of the table, or NULL when it is not in the table. */
 const char *errcode_twilio_description(int code);

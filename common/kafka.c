@@ -81,6 +81,40 @@ out:
     return rk;
 }
 
+/*
+ * Applies assignments and revocations as they come, in the protocol the group chose
+ * (incremental for cooperative-sticky, whole for eager assignors). Being our own callback,
+ * it leaves the assignment in place until the consumer loop polls, which is what
+ * kafka_consumer_close() waits on.
+ */
+static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, partitions);
+        else
+            rerr = rd_kafka_assign(rk, partitions);
+    } else {
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, partitions);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error != NULL) {
+        log_kv(LOG_LEVEL_ERROR, "applying a rebalance failed", "error",
+               rd_kafka_error_string(error), NULL);
+        rd_kafka_error_destroy(error);
+    } else if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_kv(LOG_LEVEL_ERROR, "applying a rebalance failed", "error", rd_kafka_err2str(rerr),
+               NULL);
+    }
+}
+
 rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
                                size_t errstr_size)
 {
@@ -96,6 +130,7 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *err
         rd_kafka_conf_destroy(conf);
         goto out;
     }
+    rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -104,6 +139,26 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *err
     rd_kafka_poll_set_consumer(rk);
 out:
     return rk;
+}
+
+void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
+{
+    int64_t deadline = timefmt_mono_ms() + timeout_ms;
+    rd_kafka_unsubscribe(consumer);
+    while (timefmt_mono_ms() < deadline) {
+        rd_kafka_topic_partition_list_t *assigned = NULL;
+        int held = 0;
+        if (rd_kafka_assignment(consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            held = assigned->cnt;
+            rd_kafka_topic_partition_list_destroy(assigned);
+        }
+        if (held == 0)
+            break;
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
+    rd_kafka_consumer_close(consumer);
 }
 
 int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size)

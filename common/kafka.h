@@ -37,10 +37,23 @@ rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_siz
  * A consumer of group `group_id` with enable.auto.offset.store=false (offsets are stored
  * by the pipeline once an outcome is acknowledged), auto commit of stored offsets, and
  * cooperative-sticky assignment. The main queue is redirected to the consumer queue so
- * one rd_kafka_consumer_poll() loop serves everything. NULL with errstr on failure.
+ * one rd_kafka_consumer_poll() loop serves everything, and a rebalance callback applies
+ * assignments and revocations (incrementally for a cooperative group) when that loop
+ * polls. NULL with errstr on failure.
  */
 rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
                                size_t errstr_size);
+
+/*
+ * Leaves the group and closes the consumer (it must still be destroyed). librdkafka 2.0.2
+ * with cooperative-sticky assignment does not send LeaveGroup from
+ * rd_kafka_consumer_close() alone, so the group's next member would wait up to
+ * session.timeout.ms; unsubscribing first and polling until the rebalance callback has
+ * released the assignment does send it. Messages polled meanwhile are dropped unprocessed: their
+ * offsets were never stored, so the partition's next owner receives them again. Waits at most
+ * timeout_ms for the release, then closes regardless.
+ */
+void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms);
 
 /* Asks the cluster for its metadata within timeout_ms: 0 when a broker answers. */
 int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size);

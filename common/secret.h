@@ -7,6 +7,24 @@
  * the organisation id and the "<table>.<column>" name (see secret_aad() in secret.c for
  * the exact bytes), so a value copied to another organisation's row or another column
  * does not decrypt.
+ *
+ * The stored form, exactly (another implementation can read and write it from this alone):
+ *
+ *   value   = "v1:" key-id ":" base64( nonce || ciphertext || tag )
+ *   key-id  = 1-32 characters of [A-Za-z0-9_-], the id of the key in the ring
+ *   nonce   = 12 random bytes, new for every value
+ *   tag     = the 16-byte GCM authentication tag
+ *   base64  = RFC 4648 standard alphabet with '=' padding, canonical (decoding is strict)
+ *   AAD     = "notify-secret/v1" 0x00 key-id 0x00 org-id 0x00 column
+ *
+ * where org-id is the org_id of the row as UTF-8 bytes and column is "<table>.<column>",
+ * e.g. "sms_provider_config.twilio_auth_token_encrypted". No part contains a NUL, so the
+ * AAD is unambiguous; binding the key id keeps a value from being re-labelled with another
+ * id of the ring. Keys are 32 bytes, written in a ring as standard padded base64.
+ *
+ * A ring is read-only once built: one ring may serve every thread. Keys are wiped when
+ * the ring is destroyed. Callers that keep decrypted secrets should register them with
+ * redact_register() so that they never reach a log.
  */
 #ifndef NOTIFY_SECRET_H
 #define NOTIFY_SECRET_H
@@ -28,14 +46,19 @@ typedef enum {
 
 /*
  * Parses a ring from its text form "id:base64key,id:base64key" (ids are 1-32 characters
- * of [A-Za-z0-9_-]; keys decode to exactly 32 bytes) and the active id (may be NULL or
- * empty: then the ring can only decrypt). Returns NULL with errstr on a malformed ring;
- * errstr never contains key material.
+ * of [A-Za-z0-9_-] and unique; keys decode to exactly 32 bytes; spaces, tabs and line
+ * breaks around an entry are ignored; at most 64 keys) and the active id (may be NULL or
+ * empty: then the ring can only decrypt; otherwise it must be in the ring). Returns NULL
+ * with errstr on a malformed or empty ring; errstr never contains key material.
  */
 secret_ring_t *secret_ring_new(const char *keys, const char *active_id, char *errstr,
                                size_t errstr_size);
 
-/* The ring from SECRET_KEYS (or the file named by SECRET_KEYS_FILE) and SECRET_ACTIVE_KEY. */
+/*
+ * The ring from SECRET_KEYS, or when that is empty from the file named by SECRET_KEYS_FILE
+ * (same form, at most 64 KiB, surrounding whitespace and newlines ignored), and
+ * SECRET_ACTIVE_KEY. Neither set is an error. errstr names the key that is wrong.
+ */
 secret_ring_t *secret_ring_from_cfg(const cfg_t *cfg, char *errstr, size_t errstr_size);
 
 void secret_ring_destroy(secret_ring_t *ring);

@@ -3,6 +3,8 @@
  * (cmd_<name>.c); this file reads the configuration and dispatches.
  */
 #include "app.h"
+#include "cmd_migrate.h"
+#include "cmd_secret.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -12,18 +14,24 @@ extern char **environ;
 typedef struct ctl_command_s {
     const char *name;
     int (*run)(const cfg_t *cfg, int argc, char **argv);
-    const char *help;
 } ctl_command_t;
 
 static const ctl_command_t ctl_commands[] = {
-    {NULL, NULL, NULL},
+    {"keygen", ctl_keygen},
+    {"encrypt", ctl_encrypt},
+    {"migrate", ctl_migrate},
+    {NULL, NULL},
 };
 
 static const app_desc_t ctl_desc = {
     .name = "notifyctl",
     .binary = CFG_BIN_CTL,
     .summary = "Operator commands for the delivery layer.",
-    .usage = "Commands:\n",
+    .usage = "Commands:\n"
+             "  keygen [--id ID]            print a new id:base64key key ring entry\n"
+             "  encrypt --org ORG --column TABLE.COLUMN\n"
+             "                              encrypt the secret on stdin for that org and column\n"
+             "  migrate [--status]          apply the missing schema migrations (or list them)\n",
     .checks = APP_CHECK_KAFKA | APP_CHECK_DATABASE | APP_CHECK_SECRETS,
 };
 
