@@ -143,7 +143,7 @@ static int emailaddr_domain(const unsigned char *s, size_t len, char *errstr, si
 int emailaddr_validate(const char *addr, size_t len, char *errstr, size_t errstr_size)
 {
     const unsigned char *s = (const unsigned char *)addr;
-    size_t at;
+    size_t at = 0;
     int rc;
 
     if (addr == NULL || len == 0)

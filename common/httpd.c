@@ -116,7 +116,7 @@ static int httpd_parse_addr(const char *addr, struct sockaddr_storage *ss, sockl
                             char *errstr, size_t errstr_size)
 {
     char host[256];
-    const char *port;
+    const char *host_start, *port;
     size_t host_len;
     int bracketed = 0;
 
@@ -131,8 +131,8 @@ static int httpd_parse_addr(const char *addr, struct sockaddr_storage *ss, sockl
             return -1;
         }
         bracketed = 1;
-        host_len = (size_t)(close - addr - 1);
-        memcpy(host, addr + 1, host_len < sizeof(host) ? host_len : 0);
+        host_start = addr + 1;
+        host_len = (size_t)(close - host_start);
         port = close + 2;
     } else {
         const char *colon = strrchr(addr, ':');
@@ -146,13 +146,14 @@ static int httpd_parse_addr(const char *addr, struct sockaddr_storage *ss, sockl
                      addr);
             return -1;
         }
-        memcpy(host, addr, host_len < sizeof(host) ? host_len : 0);
+        host_start = addr;
         port = colon + 1;
     }
     if (host_len >= sizeof(host) || (bracketed && host_len == 0)) {
         snprintf(errstr, errstr_size, "HTTP address %s: bad host", addr);
         return -1;
     }
+    memcpy(host, host_start, host_len);
     host[host_len] = '\0';
     size_t digits = strspn(port, "0123456789");
     if (digits == 0 || digits > 5 || port[digits] != '\0' || strtol(port, NULL, 10) > 65535) {

@@ -1,7 +1,6 @@
 /*
  * How long redact_copy() takes on typical log lines, with the registry empty and full.
- * Not built by CMake; build and run by hand against the common library, e.g.
- *   cc -O2 -Icommon tests/bench/bench_redact.c <build>/common/libnotify_common.a -lpthread
+ * Built as <build>/tests/bench_redact; run it from an optimised (RelWithDebInfo) build.
  */
 #include "redact.h"
 
