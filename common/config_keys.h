@@ -33,6 +33,8 @@
       0, "AWS SNS SMS send requests (base of its retry tiers and DLQ).")                           \
     X(TOPIC_STATUS, CFG_TYPE_STRING, "delivery.status", 0, 0, NULL,                                \
       CFG_BIN_WORKERS | CFG_BIN_WEBHOOK | CFG_BIN_CTL, 0, "Status events.")                        \
+    X(TOPIC_AUTO_CREATE, CFG_TYPE_BOOL, "true", 0, 0, NULL, CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, 0,  \
+      "Create this binary's missing topics at start-up (broker defaults for partitions).")         \
     X(PUBLIC_BASE_URL, CFG_TYPE_URL, "", 0, 0, NULL, CFG_BIN_TWILIO | CFG_BIN_WEBHOOK, 0,          \
       "URL at which providers reach webhook-ingest; callback signatures cover this URL.")          \
     X(TWILIO_API_BASE_URL, CFG_TYPE_URL, "https://api.twilio.com", 0, 0, NULL, CFG_BIN_TWILIO, 0,  \
@@ -44,6 +46,19 @@
       "How long a decrypted provider config row is cached before it is read again.")               \
     X(DB_CONNECT_TIMEOUT_MS, CFG_TYPE_INT, "5000", 100, 600000, NULL, CFG_BIN_ALL, 0,              \
       "Timeout for one PostgreSQL connection attempt.")                                            \
+    X(CONSUMER_GROUP, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_WORKERS, 0,                         \
+      "Kafka consumer group; empty means the binary's name (email-worker, ...).")                  \
+    X(MAX_IN_FLIGHT, CFG_TYPE_INT, "5000", 1, 1000000, NULL, CFG_BIN_WORKERS, 0,                   \
+      "Messages a worker holds at once; consumption pauses when reached, resumes at half.")        \
+    X(MAX_IN_FLIGHT_PER_PARTITION, CFG_TYPE_INT, "1000", 1, 1000000, NULL, CFG_BIN_WORKERS, 0,     \
+      "Messages of one partition held at once; that partition pauses when reached.")               \
+    X(RETRY_DELAYS_MS, CFG_TYPE_STRING, "60000,300000,900000,3600000", 0, 0, NULL,                 \
+      CFG_BIN_WORKERS, 0,                                                                          \
+      "Delays of the four retry tiers; the topic names keep the nominal 60s..3600s.")              \
+    X(DRAIN_GRACE_MS, CFG_TYPE_INT, "20000", 0, 600000, NULL, CFG_BIN_WORKERS, 0,                  \
+      "On SIGTERM or a revocation, how long in-flight messages may take to finish.")               \
+    X(LEDGER_STALE_MS, CFG_TYPE_INT, "600000", 1000, 86400000, NULL, CFG_BIN_WORKERS, 0,           \
+      "A reservation SENDING this long by another request is taken over.")                         \
     X(DB_STATEMENT_TIMEOUT_MS, CFG_TYPE_INT, "10000", 100, 3600000, NULL, CFG_BIN_ALL, 0,          \
       "Server-side statement_timeout for every query.")
 

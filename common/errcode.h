@@ -63,7 +63,9 @@
     XX(PROVIDER_DISABLED, false, "Provider disabled for the organisation")                      \
     XX(CONFIG_ERROR, false, "Provider configuration unusable (e.g. a secret does not decrypt)") \
     XX(INVALID_PHONE, false, "Phone number cannot be normalised to E.164")                      \
-    XX(MESSAGE_TOO_LONG, false, "SMS body longer than 1600 characters")
+    XX(MESSAGE_TOO_LONG, false, "SMS body longer than 1600 characters")                         \
+    XX(IDEMPOTENCY_CONFLICT, true,                                                              \
+       "Another request with the same idempotency key is being sent; retried later")
 
 /*
  * XX(code, retryable, description). Sources: the seed's list and Twilio's error pages

@@ -90,9 +90,13 @@ out:
 static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *partitions, void *opaque)
 {
+    const kafka_rebalance_t *hooks = opaque;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && hooks && hooks->on_revoke)
+        hooks->on_revoke(rk, partitions, rd_kafka_assignment_lost(rk), hooks->opaque);
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         if (cooperative)
@@ -105,6 +109,10 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         else
             rerr = rd_kafka_assign(rk, NULL);
     }
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS && hooks && hooks->on_assign && error == NULL &&
+        rerr == RD_KAFKA_RESP_ERR_NO_ERROR)
+        hooks->on_assign(rk, partitions, hooks->opaque);
+
     if (error != NULL) {
         log_kv(LOG_LEVEL_ERROR, "applying a rebalance failed", "error",
                rd_kafka_error_string(error), NULL);
@@ -115,8 +123,8 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
-                               size_t errstr_size)
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
+                               const kafka_rebalance_t *hooks, char *errstr, size_t errstr_size)
 {
     rd_kafka_t *rk = NULL;
     rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
@@ -131,6 +139,7 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *err
         goto out;
     }
     rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
+    rd_kafka_conf_set_opaque(conf, (void *)hooks);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -159,6 +168,59 @@ void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
             rd_kafka_message_destroy(m);
     }
     rd_kafka_consumer_close(consumer);
+}
+
+int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t count, int timeout_ms,
+                        char *errstr, size_t errstr_size)
+{
+    int rc = -1;
+    rd_kafka_NewTopic_t **nt = calloc(count, sizeof(*nt));
+    rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+    rd_kafka_event_t *ev = NULL;
+    if (nt == NULL)
+        abort();
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, NULL, 0);
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, NULL, 0);
+    for (size_t i = 0; i < count; i++) {
+        /* -1: the broker's num.partitions and default.replication.factor (KIP-464). */
+        nt[i] = rd_kafka_NewTopic_new(topics[i], -1, -1, errstr, errstr_size);
+        if (nt[i] == NULL)
+            goto out;
+    }
+    rd_kafka_CreateTopics(rk, nt, count, opts, queue);
+    ev = rd_kafka_queue_poll(queue, timeout_ms + 1000);
+    if (ev == NULL) {
+        snprintf(errstr, errstr_size, "creating topics timed out");
+        goto out;
+    }
+    if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errstr, errstr_size, "creating topics failed: %s",
+                 rd_kafka_event_error_string(ev));
+        goto out;
+    }
+    size_t n = 0;
+    const rd_kafka_topic_result_t **res =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_resp_err_t err = rd_kafka_topic_result_error(res[i]);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+            snprintf(errstr, errstr_size, "creating topic %s failed: %s",
+                     rd_kafka_topic_result_name(res[i]), rd_kafka_err2str(err));
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    for (size_t i = 0; i < count; i++)
+        if (nt[i])
+            rd_kafka_NewTopic_destroy(nt[i]);
+    free(nt);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_queue_destroy(queue);
+    return rc;
 }
 
 int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size)

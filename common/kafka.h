@@ -34,15 +34,31 @@ struct kafka_dr_s {
 rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 
 /*
+ * What the owner of a consumer does around a rebalance, called from inside
+ * rd_kafka_consumer_poll(): on_assign after new partitions are assigned, on_revoke before
+ * partitions are given up (the place to finish their work and commit their offsets);
+ * `lost` is true when they were taken away (session lost) rather than handed over, so
+ * their offsets must not be committed. Either may be NULL.
+ */
+typedef struct kafka_rebalance_s {
+    void (*on_assign)(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions,
+                      void *opaque);
+    void (*on_revoke)(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, int lost,
+                      void *opaque);
+    void *opaque;
+} kafka_rebalance_t;
+
+/*
  * A consumer of group `group_id` with enable.auto.offset.store=false (offsets are stored
  * by the pipeline once an outcome is acknowledged), auto commit of stored offsets, and
  * cooperative-sticky assignment. The main queue is redirected to the consumer queue so
  * one rd_kafka_consumer_poll() loop serves everything, and a rebalance callback applies
  * assignments and revocations (incrementally for a cooperative group) when that loop
- * polls. NULL with errstr on failure.
+ * polls, calling `hooks` around them (may be NULL; borrowed: it must outlive the
+ * consumer). NULL with errstr on failure.
  */
-rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *errstr,
-                               size_t errstr_size);
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
+                               const kafka_rebalance_t *hooks, char *errstr, size_t errstr_size);
 
 /*
  * Leaves the group and closes the consumer (it must still be destroyed). librdkafka 2.0.2
@@ -54,6 +70,15 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, char *err
  * timeout_ms for the release, then closes regardless.
  */
 void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms);
+
+/*
+ * Creates those of the `count` topics that do not exist yet, with the broker's default
+ * partition count and replication factor, through the Admin API of `rk` (any client).
+ * Topics that exist already are fine. Returns 0, or -1 with errstr naming the first topic
+ * that could not be created (no permission, a broker that refuses).
+ */
+int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t count, int timeout_ms,
+                        char *errstr, size_t errstr_size);
 
 /* Asks the cluster for its metadata within timeout_ms: 0 when a broker answers. */
 int kafka_check(const cfg_t *cfg, int timeout_ms, char *errstr, size_t errstr_size);

@@ -86,7 +86,7 @@ static void test_produce_consume_commit(void)
                                  err, sizeof(err)) == 0);
     }
 
-    rd_kafka_t *consumer = kafka_consumer_new(cfg, group, err, sizeof(err));
+    rd_kafka_t *consumer = kafka_consumer_new(cfg, group, NULL, err, sizeof(err));
     REQUIRE(consumer != NULL);
     REQUIRE(subscribe(consumer) == 0);
     for (int i = 0; i < 2; i++) {
@@ -115,7 +115,7 @@ static void test_produce_consume_commit(void)
     rd_kafka_destroy(consumer);
 
     /* A new member of the group starts after the stored offsets: at the third message. */
-    consumer = kafka_consumer_new(cfg, group, err, sizeof(err));
+    consumer = kafka_consumer_new(cfg, group, NULL, err, sizeof(err));
     REQUIRE(consumer != NULL);
     REQUIRE(subscribe(consumer) == 0);
     rd_kafka_message_t *m = poll_one(consumer, 30000);

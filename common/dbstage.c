@@ -1,0 +1,510 @@
+#include "dbstage.h"
+
+#include "db.h"
+#include "ledger.h"
+#include "log.h"
+#include "provcfg.h"
+#include "quota.h"
+#include "secret.h"
+#include "timefmt.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Jobs taken per round: one ledger statement covers them all. */
+#define DBSTAGE_BATCH 1000
+/* After a database error the round waits this long and is tried again; offsets do not
+ * move meanwhile, so nothing is lost, only delayed. */
+#define DBSTAGE_RETRY_MS 500
+/* How long the thread waits for work before it looks at idle quota leases. */
+#define DBSTAGE_WAIT_MS 200
+
+/* job_t.phase */
+enum { DBSTAGE_FRESH = 0, DBSTAGE_SENT = 1 };
+
+struct dbstage_s {
+    dbstage_conf_t conf;
+    void *engine;
+    db_t *db;
+    secret_ring_t *ring;
+    provcfg_t *pc;
+    ledger_t *ledger;
+    quota_t *quota;
+    jobq_t *in_q;
+    pthread_t thread;
+    bool started;
+    atomic_int stop;
+    /* Work of a round that failed on the database, tried again after DBSTAGE_RETRY_MS. */
+    jobq_node_t *retry_fresh;
+    jobq_node_t *retry_sent;
+    int64_t retry_at;
+    metrics_counter_t *m_db_errors;
+    ledger_reserve_item_t reserve[DBSTAGE_BATCH];
+    ledger_finish_item_t finish[DBSTAGE_BATCH];
+};
+
+static void dbstage_release_email(const void *c)
+{
+    provcfg_email_release(c);
+}
+
+static void dbstage_release_sms(const void *c)
+{
+    provcfg_sms_release(c);
+}
+
+void dbstage_job_release(job_t *job)
+{
+    if (job->config != NULL && job->config_release != NULL)
+        job->config_release(job->config);
+    job->config = NULL;
+    job->sj.config = NULL;
+}
+
+static void dbstage_to_loop(dbstage_t *st, job_t *job)
+{
+    job->decided_ms = timefmt_now_ms();
+    jobq_push(st->conf.done_q, &job->node);
+    if (st->conf.wake)
+        st->conf.wake(st->conf.wake_opaque);
+}
+
+/* Sets the outcome of a job whose result is filled in: sent, retried on a tier, or final. */
+static void dbstage_decide(dbstage_t *st, job_t *job)
+{
+    if (job->result.ok) {
+        job->outcome = JOB_OUTCOME_SENT;
+        return;
+    }
+    int tier = job->result.retryable ? retry_choose_tier(st->conf.policy, job->attempt,
+                                                         timefmt_now_ms(), job->wait_until_ms)
+                                     : -1;
+    if (tier >= 0) {
+        job->outcome = JOB_OUTCOME_RETRY;
+        job->tier = tier;
+    } else {
+        job->outcome = JOB_OUTCOME_FAILED;
+    }
+}
+
+static void dbstage_set_error(job_t *job, errcode_t code, const char *message)
+{
+    memset(&job->result, 0, sizeof(job->result));
+    snprintf(job->result.error_code, sizeof(job->result.error_code), "%s", errcode_name(code));
+    snprintf(job->result.error_message, sizeof(job->result.error_message), "%s", message);
+    job->result.retryable = errcode_retryable(code);
+}
+
+/* A job that never reached the ledger: decided and handed to the loop. */
+static void dbstage_decide_now(dbstage_t *st, job_t *job)
+{
+    dbstage_decide(st, job);
+    dbstage_to_loop(st, job);
+}
+
+static void dbstage_db_error(dbstage_t *st, const char *what, const char *errstr)
+{
+    metrics_counter_inc(metrics_counter_with(st->m_db_errors));
+    log_kv(LOG_LEVEL_WARN, "database unavailable; the batch waits and is tried again", "step", what,
+           "error", errstr, NULL);
+}
+
+static void dbstage_requeue(jobq_node_t **list, jobq_node_t *n)
+{
+    n->next = *list;
+    *list = n;
+}
+
+/* --- fresh jobs: config, prepare, ledger, quota, submit ------------------------------ */
+
+static provcfg_err_t dbstage_load_config(dbstage_t *st, job_t *job, char *errstr, size_t size)
+{
+    const char *org = job->req->org_id;
+    provcfg_err_t e;
+    if (st->conf.ops->config == SENDER_CONFIG_EMAIL) {
+        const provcfg_email_t *c = NULL;
+        e = provcfg_get_email(st->pc, org, &c, errstr, size);
+        job->config = c;
+        job->config_release = dbstage_release_email;
+    } else {
+        const provcfg_sms_t *c = NULL;
+        provcfg_sms_type_t type =
+            st->conf.ops->config == SENDER_CONFIG_TWILIO ? PROVCFG_SMS_TWILIO : PROVCFG_SMS_AWS_SNS;
+        e = provcfg_get_sms(st->pc, org, type, &c, errstr, size);
+        job->config = c;
+        job->config_release = dbstage_release_sms;
+    }
+    job->sj.config = job->config;
+    return e;
+}
+
+/* Hands a reserved job to the quota and, when it may go, to the engine. Returns -1 when
+ * the database failed (the job waits for the next round). */
+static int dbstage_quota_and_submit(dbstage_t *st, job_t *job, jobq_node_t **finish_now)
+{
+    char errstr[256];
+    int64_t wait_until = 0;
+    quota_result_t q = quota_take(st->quota, job->req->org_id, timefmt_now_ms(), &wait_until,
+                                  errstr, sizeof(errstr));
+    if (q == QUOTA_ERR_DB) {
+        dbstage_db_error(st, "quota", errstr);
+        return -1;
+    }
+    if (q != QUOTA_OK) {
+        /* Nothing was sent: record the reservation as RESERVED with the wait. */
+        bool throttled = q == QUOTA_THROTTLED;
+        dbstage_set_error(job, quota_errcode(q),
+                          throttled ? "the provider throttled this organisation; waiting"
+                                    : "the organisation's quota is used up until its reset");
+        job->wait_until_ms = wait_until;
+        dbstage_requeue(finish_now, &job->node);
+        return 0;
+    }
+    job->send_started_ms = timefmt_now_ms();
+    st->conf.ops->submit(st->engine, &job->sj);
+    return 0;
+}
+
+static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
+{
+    char errstr[512];
+    job_t *batch[DBSTAGE_BATCH];
+    size_t n = 0;
+    jobq_node_t *finish_now = NULL;
+
+    /* Provider configuration and the provider's own checks. */
+    while (list) {
+        job_t *job = JOB_FROM_NODE(list);
+        list = list->next;
+        if (job->config == NULL) {
+            provcfg_err_t e = dbstage_load_config(st, job, errstr, sizeof(errstr));
+            if (e == PROVCFG_ERR_DB) {
+                dbstage_db_error(st, "provider config", errstr);
+                dbstage_requeue(&st->retry_fresh, &job->node);
+                continue;
+            }
+            if (e != PROVCFG_OK) {
+                dbstage_set_error(job, provcfg_errcode(e), errstr);
+                dbstage_decide_now(st, job);
+                continue;
+            }
+            if (st->conf.ops->prepare &&
+                !st->conf.ops->prepare(st->engine, &job->sj, &job->result)) {
+                dbstage_decide_now(st, job);
+                continue;
+            }
+        }
+        batch[n++] = job;
+    }
+    if (n == 0)
+        return;
+
+    /* One statement reserves every key of the round. */
+    for (size_t i = 0; i < n; i++) {
+        const request_t *req = batch[i]->req;
+        st->reserve[i] = (ledger_reserve_item_t){
+            .org_id = req->org_id,
+            .channel = event_channel_name(st->conf.ops->channel),
+            .idempotency_key = req->idempotency_key,
+            .message_id = req->message_id,
+            .provider = event_provider_name(st->conf.ops->provider),
+            .origin = batch[i]->origin,
+        };
+    }
+    ledger_err_t le = ledger_reserve(st->ledger, st->reserve, n, errstr, sizeof(errstr));
+    if (le != LEDGER_OK) {
+        dbstage_db_error(st, "ledger reserve", errstr);
+        for (size_t i = 0; i < n; i++)
+            dbstage_requeue(&st->retry_fresh, &batch[i]->node);
+        return;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        job_t *job = batch[i];
+        const ledger_reserve_item_t *it = &st->reserve[i];
+        switch (it->verdict) {
+        case LEDGER_DUPLICATE:
+            memset(&job->result, 0, sizeof(job->result));
+            job->result.ok = true;
+            snprintf(job->result.provider_message_id, sizeof(job->result.provider_message_id), "%s",
+                     it->sent_provider_message_id ? it->sent_provider_message_id : "");
+            /* Also for the same request replayed after a crash that came between
+             * recording SENT and storing its offset: nothing is sent again either way,
+             * and the provider's id is reported. */
+            job->outcome = JOB_OUTCOME_DUPLICATE;
+            dbstage_to_loop(st, job);
+            break;
+        case LEDGER_CONFLICT:
+            dbstage_set_error(job, ERRCODE_IDEMPOTENCY_CONFLICT,
+                              "another request with this idempotency key is being sent");
+            dbstage_decide_now(st, job);
+            break;
+        case LEDGER_INVALID:
+            dbstage_set_error(job, ERRCODE_INVALID_REQUEST,
+                              "the ledger refused the request's keys");
+            dbstage_decide_now(st, job);
+            break;
+        case LEDGER_SEND:
+        case LEDGER_RESEND:
+            job->reserved = true;
+            job->resend = it->verdict == LEDGER_RESEND;
+            job->ledger_attempts = it->attempts;
+            if (job->resend)
+                log_kv(LOG_LEVEL_WARN,
+                       "sending again a request whose earlier send may have reached the "
+                       "provider (its worker stopped before recording the outcome)",
+                       "message_id", job->req->message_id, "org_id", job->req->org_id, NULL);
+            if (dbstage_quota_and_submit(st, job, &finish_now) != 0) {
+                /* The reservation stays SENDING with this origin; the next round's reserve
+                 * answers RESEND for it and the quota is asked again. */
+                job->reserved = false;
+                dbstage_requeue(&st->retry_fresh, &job->node);
+            }
+            break;
+        }
+    }
+    while (finish_now) {
+        jobq_node_t *next = finish_now->next;
+        JOB_FROM_NODE(finish_now)->phase = DBSTAGE_SENT;
+        jobq_push(st->in_q, finish_now);
+        finish_now = next;
+    }
+}
+
+/* --- sent jobs: decide, record in the ledger, throttle, hand to the loop -------------- */
+
+static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
+{
+    char errstr[512];
+    job_t *batch[DBSTAGE_BATCH];
+    size_t n = 0;
+
+    while (list) {
+        job_t *job = JOB_FROM_NODE(list);
+        list = list->next;
+        if (job->result.throttled && !job->throttle_recorded) {
+            int64_t until = 0;
+            if (quota_throttle(st->quota, job->req->org_id, job->result.retry_after_ms,
+                               timefmt_now_ms(), &until, errstr, sizeof(errstr)) != 0) {
+                dbstage_db_error(st, "quota throttle", errstr);
+                dbstage_requeue(&st->retry_sent, &job->node);
+                continue;
+            }
+            job->throttle_recorded = true;
+            if (until > job->wait_until_ms)
+                job->wait_until_ms = until;
+        }
+        if (job->outcome == JOB_OUTCOME_NONE)
+            dbstage_decide(st, job);
+        batch[n++] = job;
+    }
+    if (n == 0)
+        return;
+
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        job_t *job = batch[i];
+        ledger_state_t state = job->outcome == JOB_OUTCOME_SENT    ? LEDGER_STATE_SENT
+                               : job->outcome == JOB_OUTCOME_RETRY ? LEDGER_STATE_RESERVED
+                                                                   : LEDGER_STATE_FAILED;
+        st->finish[m++] = (ledger_finish_item_t){
+            .org_id = job->req->org_id,
+            .channel = event_channel_name(st->conf.ops->channel),
+            .idempotency_key = job->req->idempotency_key,
+            .origin = job->origin,
+            .state = state,
+            .attempts = job->ledger_attempts,
+            .provider_message_id =
+                job->result.provider_message_id[0] ? job->result.provider_message_id : NULL,
+            .last_error_code = job->result.error_code[0] ? job->result.error_code : NULL,
+        };
+    }
+    ledger_err_t le = ledger_finish(st->ledger, st->finish, m, errstr, sizeof(errstr));
+    if (le != LEDGER_OK) {
+        dbstage_db_error(st, "ledger finish", errstr);
+        for (size_t i = 0; i < n; i++)
+            dbstage_requeue(&st->retry_sent, &batch[i]->node);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        job_t *job = batch[i];
+        if (st->finish[i].result == LEDGER_FINISH_TAKEN_OVER)
+            log_kv(LOG_LEVEL_WARN,
+                   "the ledger row was taken over before this outcome was "
+                   "recorded; publishing it anyway",
+                   "message_id", job->req->message_id, "org_id", job->req->org_id, NULL);
+        else if (st->finish[i].result == LEDGER_FINISH_APPLIED_NO_PMID)
+            log_kv(LOG_LEVEL_ERROR,
+                   "provider message id already recorded for another row; "
+                   "webhooks for it will not find this request",
+                   "message_id", job->req->message_id, "provider_message_id",
+                   job->result.provider_message_id, NULL);
+        dbstage_to_loop(st, job);
+    }
+}
+
+/* --- the thread ------------------------------------------------------------------------ */
+
+static void dbstage_round(dbstage_t *st, jobq_node_t *list)
+{
+    jobq_node_t *fresh = NULL, *sent = NULL;
+    while (list) {
+        jobq_node_t *next = list->next;
+        if (JOB_FROM_NODE(list)->phase == DBSTAGE_SENT)
+            dbstage_requeue(&sent, list);
+        else
+            dbstage_requeue(&fresh, list);
+        list = next;
+    }
+    /* Outcomes first: they free room in the loop's windows. */
+    if (sent)
+        dbstage_round_sent(st, sent);
+    if (fresh)
+        dbstage_round_fresh(st, fresh);
+}
+
+static void *dbstage_thread(void *arg)
+{
+    dbstage_t *st = arg;
+    char errstr[256];
+    int64_t next_idle = 0;
+    while (!atomic_load(&st->stop)) {
+        int64_t now = timefmt_mono_ms();
+        if ((st->retry_fresh || st->retry_sent) && now >= st->retry_at) {
+            jobq_node_t *fresh = st->retry_fresh, *sent = st->retry_sent;
+            st->retry_fresh = st->retry_sent = NULL;
+            if (sent)
+                dbstage_round_sent(st, sent);
+            if (fresh)
+                dbstage_round_fresh(st, fresh);
+            if (st->retry_fresh || st->retry_sent)
+                st->retry_at = timefmt_mono_ms() + DBSTAGE_RETRY_MS;
+        }
+        jobq_node_t *list = jobq_take(st->in_q, DBSTAGE_BATCH, DBSTAGE_WAIT_MS);
+        if (list) {
+            dbstage_round(st, list);
+            if ((st->retry_fresh || st->retry_sent) && st->retry_at <= now)
+                st->retry_at = timefmt_mono_ms() + DBSTAGE_RETRY_MS;
+        }
+        now = timefmt_mono_ms();
+        if (now >= next_idle) {
+            if (quota_release_idle(st->quota, timefmt_now_ms(), errstr, sizeof(errstr)) != 0)
+                log_kv(LOG_LEVEL_WARN, "handing back idle quota failed", "error", errstr, NULL);
+            next_idle = now + 1000;
+        }
+    }
+    return NULL;
+}
+
+static quota_kind_t dbstage_quota_kind(const sender_ops_t *ops)
+{
+    switch (ops->config) {
+    case SENDER_CONFIG_TWILIO:
+        return QUOTA_KIND_TWILIO;
+    case SENDER_CONFIG_SNS:
+        return QUOTA_KIND_SNS;
+    default:
+        return QUOTA_KIND_EMAIL;
+    }
+}
+
+dbstage_t *dbstage_new(const dbstage_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    const cfg_t *cfg = conf->cfg;
+    dbstage_t *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        abort();
+    st->conf = *conf;
+    atomic_init(&st->stop, 0);
+    st->in_q = jobq_new();
+    st->m_db_errors = metrics_counter_new(conf->metrics, "notify_db_errors_total",
+                                          "Rounds of the database stage that failed and waited",
+                                          errstr, errstr_size, NULL);
+    st->ring = secret_ring_from_cfg(cfg, errstr, errstr_size);
+    if (st->ring == NULL)
+        goto fail;
+    st->db = db_new(cfg_str(cfg, CFG_DATABASE_URL), conf->name,
+                    (int)cfg_int(cfg, CFG_DB_CONNECT_TIMEOUT_MS),
+                    (int)cfg_int(cfg, CFG_DB_STATEMENT_TIMEOUT_MS), errstr, errstr_size);
+    if (st->db == NULL)
+        goto fail;
+    st->pc = provcfg_new(st->db, st->ring, cfg_int(cfg, CFG_PROVIDER_CONFIG_TTL_MS), errstr,
+                         errstr_size);
+    if (st->pc == NULL)
+        goto fail;
+    st->ledger = ledger_new(st->db, cfg_int(cfg, CFG_LEDGER_STALE_MS), errstr, errstr_size);
+    if (st->ledger == NULL)
+        goto fail;
+    st->quota =
+        quota_new(st->db, dbstage_quota_kind(conf->ops), NULL, conf->metrics, errstr, errstr_size);
+    if (st->quota == NULL)
+        goto fail;
+    if (pthread_create(&st->thread, NULL, dbstage_thread, st) != 0)
+        abort();
+    st->started = true;
+    return st;
+fail:
+    dbstage_destroy(st);
+    return NULL;
+}
+
+void dbstage_set_engine(dbstage_t *st, void *engine)
+{
+    st->engine = engine;
+}
+
+void dbstage_push(dbstage_t *st, job_t *job)
+{
+    job->phase = DBSTAGE_FRESH;
+    jobq_push(st->in_q, &job->node);
+}
+
+void dbstage_sender_done(sender_job_t *sj, const sender_result_t *result, void *opaque)
+{
+    dbstage_t *st = opaque;
+    job_t *job = (job_t *)(void *)((char *)sj - offsetof(job_t, sj));
+    job->result = *result;
+    job->phase = DBSTAGE_SENT;
+    jobq_push(st->in_q, &job->node);
+}
+
+/* Hands every job of a list back to the loop undecided (not published, not stored). */
+static void dbstage_abandon(dbstage_t *st, jobq_node_t *list)
+{
+    while (list) {
+        jobq_node_t *next = list->next;
+        job_t *job = JOB_FROM_NODE(list);
+        job->outcome = JOB_OUTCOME_NONE;
+        jobq_push(st->conf.done_q, list);
+        list = next;
+    }
+}
+
+void dbstage_destroy(dbstage_t *st)
+{
+    char errstr[256];
+    if (st == NULL)
+        return;
+    if (st->started) {
+        atomic_store(&st->stop, 1);
+        jobq_wake(st->in_q);
+        pthread_join(st->thread, NULL);
+    }
+    /* What is left was never decided: Kafka delivers it again, and a reservation it made
+     * is answered RESEND then. */
+    dbstage_abandon(st, st->retry_fresh);
+    dbstage_abandon(st, st->retry_sent);
+    dbstage_abandon(st, jobq_take(st->in_q, SIZE_MAX, 0));
+    if (st->quota && quota_release_all(st->quota, errstr, sizeof(errstr)) != 0)
+        log_kv(LOG_LEVEL_WARN, "handing back leased quota failed", "error", errstr, NULL);
+    quota_destroy(st->quota);
+    ledger_destroy(st->ledger);
+    provcfg_destroy(st->pc);
+    db_destroy(st->db);
+    secret_ring_destroy(st->ring);
+    jobq_destroy(st->in_q);
+    free(st);
+}
