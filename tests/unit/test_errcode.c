@@ -47,6 +47,8 @@ static const struct {
     {"CONFIG_ERROR", false},
     {"INVALID_PHONE", false},
     {"MESSAGE_TOO_LONG", false},
+    /* Added by the pipeline: another request with the key is in flight; retried later. */
+    {"IDEMPOTENCY_CONFLICT", true},
 };
 
 #define NEXPECTED (sizeof(expected) / sizeof(expected[0]))
