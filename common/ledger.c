@@ -7,109 +7,22 @@
 #include <string.h>
 
 /*
- * Reserving a batch, in one statement. The items arrive as parallel text[] parameters,
- * unnested WITH ORDINALITY so that each result row names the item it answers.
- *
- * INSERT ... ON CONFLICT DO UPDATE ... WHERE does the deciding: a new key is inserted, an
- * existing row is locked and taken only when the WHERE allows it (RESERVED, FAILED, or
- * SENDING for this origin or past the stale limit). PostgreSQL evaluates that WHERE on
- * the newest committed version of the row, after waiting for any transaction that holds
- * it, so two workers can never both take one key. The rows go in key order, so every
- * reservation acquires its row locks in the same order and two of them cannot deadlock.
- *
- * What the INSERT took comes back through RETURNING; `resend` (set from the state the row
- * had when it was taken) tells LEDGER_RESEND from LEDGER_SEND, since RETURNING sees only
- * the new row. A key that was not taken is looked up in the statement's snapshot: SENT is
- * terminal, so a snapshot that shows SENT is the truth (LEDGER_DUPLICATE); anything else
- * means another request holds it or just changed it (LEDGER_CONFLICT). The lookup is a
- * LATERAL subquery with LIMIT 1 so that it stays one primary-key probe per untaken item;
- * as a plain join the planner may hash the whole ledger.
+ * The batch statements are SQL functions of migration 0004 (delivery_ledger_reserve and
+ * delivery_ledger_finish), where the SQL and the reasons for its shape are: an SQL
+ * function is planned on every call against the table's current size, where a statement
+ * prepared here would keep a generic plan made while the table was small. What stays here
+ * is what must happen before the statement: the checks that keep one bad item from failing
+ * a batch, the removal of repeated keys (one statement cannot change a row twice), and the
+ * array parameters.
  */
 static const char ledger_reserve_sql[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[]) WITH ORDINALITY"
-    " AS i(org_id, channel, idempotency_key, message_id, provider, origin, ord)"
-    "), taken AS ("
-    " INSERT INTO delivery_ledger AS l (org_id, channel, idempotency_key, message_id, state,"
-    " provider, origin, sending_since, attempts, resend)"
-    " SELECT org_id, channel, idempotency_key, message_id, 'SENDING', provider, origin, now(),"
-    " 1, false FROM input ORDER BY org_id, channel, idempotency_key"
-    " ON CONFLICT (org_id, channel, idempotency_key) DO UPDATE SET"
-    " state = 'SENDING', message_id = EXCLUDED.message_id, provider = EXCLUDED.provider,"
-    " origin = EXCLUDED.origin, sending_since = now(), resend = (l.state = 'SENDING'),"
-    " attempts = l.attempts + 1"
-    " WHERE l.state IN ('RESERVED', 'FAILED') OR (l.state = 'SENDING' AND"
-    " (l.origin = EXCLUDED.origin OR"
-    " coalesce(l.sending_since, l.updated_at) < now() - $7::bigint * interval '1 millisecond'))"
-    " RETURNING l.org_id, l.channel, l.idempotency_key, l.resend, l.attempts"
-    ")"
-    " SELECT i.ord,"
-    " CASE WHEN t.org_id IS NOT NULL THEN CASE WHEN t.resend THEN 'RESEND' ELSE 'SEND' END"
-    " WHEN d.state = 'SENT' THEN 'DUPLICATE' ELSE 'CONFLICT' END,"
-    " coalesce(t.attempts, d.attempts, 0),"
-    " CASE WHEN d.state = 'SENT' THEN d.message_id END,"
-    " CASE WHEN d.state = 'SENT' THEN d.provider_message_id END"
-    " FROM input i"
-    " LEFT JOIN taken t ON (t.org_id, t.channel, t.idempotency_key) ="
-    " (i.org_id, i.channel, i.idempotency_key)"
-    " LEFT JOIN LATERAL (SELECT d.state, d.attempts, d.message_id, d.provider_message_id"
-    " FROM delivery_ledger d WHERE t.org_id IS NULL AND (d.org_id, d.channel, d.idempotency_key)"
-    " = (i.org_id, i.channel, i.idempotency_key) LIMIT 1) d ON true";
+    "SELECT ord, verdict, attempts, sent_message_id, sent_provider_message_id"
+    " FROM delivery_ledger_reserve($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::bigint)";
 
-/*
- * Recording a batch of outcomes, in one statement: an UPDATE joined to the unnested
- * items, limited to rows still SENDING for the item's origin (and attempt count, when
- * given).
- *
- * provider_message_id has a unique index per provider, and an UPDATE cannot say ON
- * CONFLICT: one colliding id would fail the whole batch. So the SET leaves out an id that
- * another row already holds (as the snapshot shows it; the row still becomes SENT, which
- * is what keeps it from being sent again), ids repeated within the batch are dropped in C
- * before the statement, and the rare id committed by someone else between the snapshot
- * and the write (unique violation) makes ledger_finish() run the statement again, where
- * the check then sees it. A per-row fallback under savepoints would do the same with a
- * round trip per item.
- *
- * An item the UPDATE did not touch is looked up: a row already in the item's state with
- * its origin (and attempts) is this very outcome, written by an earlier run of the same
- * call whose reply was lost (db.h retries a statement once after a lost connection).
- */
 static const char ledger_finish_sql[] =
-    "WITH input AS ("
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],"
-    " $6::int[], $7::text[], $8::text[]) WITH ORDINALITY"
-    " AS i(org_id, channel, idempotency_key, origin, state, attempts, provider_message_id,"
-    " last_error_code, ord)"
-    "), done AS ("
-    " UPDATE delivery_ledger AS l SET state = i.state, sending_since = NULL,"
-    " provider_message_id = CASE WHEN i.state <> 'SENT' THEN l.provider_message_id"
-    " WHEN NOT EXISTS (SELECT 1 FROM delivery_ledger o WHERE o.provider = l.provider"
-    " AND o.provider_message_id = i.provider_message_id"
-    " AND (o.org_id, o.channel, o.idempotency_key) <> (l.org_id, l.channel, l.idempotency_key))"
-    " THEN i.provider_message_id END,"
-    " last_error_code = CASE WHEN i.state = 'SENT' THEN l.last_error_code"
-    " ELSE i.last_error_code END"
-    " FROM input i"
-    " WHERE (l.org_id, l.channel, l.idempotency_key) = (i.org_id, i.channel, i.idempotency_key)"
-    " AND l.state = 'SENDING' AND l.origin = i.origin"
-    " AND (i.attempts = 0 OR l.attempts = i.attempts)"
-    " RETURNING i.ord, l.provider_message_id"
-    ")"
-    " SELECT i.ord, CASE"
-    " WHEN d.ord IS NOT NULL THEN CASE WHEN i.state = 'SENT' AND"
-    " d.provider_message_id IS DISTINCT FROM i.provider_message_id"
-    " THEN 'APPLIED_NO_PMID' ELSE 'APPLIED' END"
-    " WHEN s.state = i.state AND s.origin = i.origin"
-    " AND (i.attempts = 0 OR s.attempts = i.attempts) THEN CASE"
-    " WHEN i.state <> 'SENT' OR s.provider_message_id IS NOT DISTINCT FROM i.provider_message_id"
-    " THEN 'APPLIED' WHEN s.provider_message_id IS NULL THEN 'APPLIED_NO_PMID'"
-    " ELSE 'TAKEN_OVER' END"
-    " ELSE 'TAKEN_OVER' END"
-    " FROM input i LEFT JOIN done d ON d.ord = i.ord"
-    " LEFT JOIN LATERAL (SELECT s.state, s.origin, s.attempts, s.provider_message_id"
-    " FROM delivery_ledger s WHERE d.ord IS NULL AND (s.org_id, s.channel, s.idempotency_key)"
-    " = (i.org_id, i.channel, i.idempotency_key) LIMIT 1) s ON true";
+    "SELECT ord, result FROM delivery_ledger_finish($1::text[], $2::text[], $3::text[],"
+    " $4::text[], $5::text[], $6::integer[], $7::text[], $8::text[])";
 
 /* Webhook correlation: one probe of the partial unique index (provider, id). */
 static const char ledger_lookup_sql[] =
@@ -124,7 +37,7 @@ static const char ledger_lookup_sql[] =
 #define LEDGER_FINISH_PARAMS  8
 
 /* How often ledger_finish() runs its statement again after a provider_message_id was
- * committed by another writer under its feet (see ledger_finish_sql). */
+ * committed by another writer under its feet (see delivery_ledger_finish). */
 #define LEDGER_FINISH_RUNS 3
 
 /* The longest element any array gets is a LEDGER_PROVIDER_MESSAGE_ID_MAX-byte id with

@@ -3,6 +3,7 @@
  * (cmd_<name>.c); this file reads the configuration and dispatches.
  */
 #include "app.h"
+#include "cmd_dlq.h"
 #include "cmd_migrate.h"
 #include "cmd_secret.h"
 
@@ -17,9 +18,7 @@ typedef struct ctl_command_s {
 } ctl_command_t;
 
 static const ctl_command_t ctl_commands[] = {
-    {"keygen", ctl_keygen},
-    {"encrypt", ctl_encrypt},
-    {"migrate", ctl_migrate},
+    {"keygen", ctl_keygen}, {"encrypt", ctl_encrypt}, {"migrate", ctl_migrate}, {"dlq", ctl_dlq},
     {NULL, NULL},
 };
 
@@ -31,7 +30,10 @@ static const app_desc_t ctl_desc = {
              "  keygen [--id ID]            print a new id:base64key key ring entry\n"
              "  encrypt --org ORG --column TABLE.COLUMN\n"
              "                              encrypt the secret on stdin for that org and column\n"
-             "  migrate [--status]          apply the missing schema migrations (or list them)\n",
+             "  migrate [--status]          apply the missing schema migrations (or list them)\n"
+             "  dlq replay --channel email|twilio|sns [--rate N] [--max N] [--idle-ms N]\n"
+             "                              move dead-letter copies back to their original\n"
+             "                              topic, at most N per second\n",
     .checks = APP_CHECK_KAFKA | APP_CHECK_DATABASE | APP_CHECK_SECRETS,
 };
 
