@@ -25,25 +25,39 @@
 /* job_t.phase */
 enum { DBSTAGE_FRESH = 0, DBSTAGE_SENT = 1 };
 
+/*
+ * Two lanes, each a thread with its own connection, so that reserving the next batch and
+ * recording the last one's outcomes overlap: the fresh lane (config, ledger reserve,
+ * quota, submit) and the sent lane (throttle, decide, ledger finish).
+ */
+typedef struct dbstage_lane_s {
+    dbstage_t *st;
+    const char *name;
+    bool fresh;
+    db_t *db;
+    ledger_t *ledger;
+    jobq_t *q;
+    jobq_node_t *retry; /* work of a round that failed on the database */
+    int64_t retry_at;
+    pthread_t thread;
+    bool started;
+    ledger_reserve_item_t reserve[DBSTAGE_BATCH];
+    ledger_finish_item_t finish[DBSTAGE_BATCH];
+} dbstage_lane_t;
+
 struct dbstage_s {
     dbstage_conf_t conf;
     void *engine;
-    db_t *db;
     secret_ring_t *ring;
-    provcfg_t *pc;
-    ledger_t *ledger;
+    provcfg_t *pc; /* the fresh lane's connection */
+    /* Both lanes use the quota (take, throttle); it has a connection of its own. */
+    db_t *quota_db;
     quota_t *quota;
-    jobq_t *in_q;
-    pthread_t thread;
-    bool started;
+    pthread_mutex_t quota_lock;
     atomic_int stop;
-    /* Work of a round that failed on the database, tried again after DBSTAGE_RETRY_MS. */
-    jobq_node_t *retry_fresh;
-    jobq_node_t *retry_sent;
-    int64_t retry_at;
+    dbstage_lane_t fresh;
+    dbstage_lane_t sent;
     metrics_counter_t *m_db_errors;
-    ledger_reserve_item_t reserve[DBSTAGE_BATCH];
-    ledger_finish_item_t finish[DBSTAGE_BATCH];
 };
 
 static void dbstage_release_email(const void *c)
@@ -147,8 +161,10 @@ static int dbstage_quota_and_submit(dbstage_t *st, job_t *job, jobq_node_t **fin
 {
     char errstr[256];
     int64_t wait_until = 0;
+    pthread_mutex_lock(&st->quota_lock);
     quota_result_t q = quota_take(st->quota, job->req->org_id, timefmt_now_ms(), &wait_until,
                                   errstr, sizeof(errstr));
+    pthread_mutex_unlock(&st->quota_lock);
     if (q == QUOTA_ERR_DB) {
         dbstage_db_error(st, "quota", errstr);
         return -1;
@@ -168,8 +184,9 @@ static int dbstage_quota_and_submit(dbstage_t *st, job_t *job, jobq_node_t **fin
     return 0;
 }
 
-static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
+static void dbstage_round_fresh(dbstage_lane_t *lane, jobq_node_t *list)
 {
+    dbstage_t *st = lane->st;
     char errstr[512];
     job_t *batch[DBSTAGE_BATCH];
     size_t n = 0;
@@ -183,7 +200,7 @@ static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
             provcfg_err_t e = dbstage_load_config(st, job, errstr, sizeof(errstr));
             if (e == PROVCFG_ERR_DB) {
                 dbstage_db_error(st, "provider config", errstr);
-                dbstage_requeue(&st->retry_fresh, &job->node);
+                dbstage_requeue(&lane->retry, &job->node);
                 continue;
             }
             if (e != PROVCFG_OK) {
@@ -197,15 +214,19 @@ static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
                 continue;
             }
         }
+        if (job->reserved) {
+            /* Reserved in an earlier round whose quota step failed on the database. */
+            if (dbstage_quota_and_submit(st, job, &finish_now) != 0)
+                dbstage_requeue(&lane->retry, &job->node);
+            continue;
+        }
         batch[n++] = job;
     }
-    if (n == 0)
-        return;
 
     /* One statement reserves every key of the round. */
     for (size_t i = 0; i < n; i++) {
         const request_t *req = batch[i]->req;
-        st->reserve[i] = (ledger_reserve_item_t){
+        lane->reserve[i] = (ledger_reserve_item_t){
             .org_id = req->org_id,
             .channel = event_channel_name(st->conf.ops->channel),
             .idempotency_key = req->idempotency_key,
@@ -214,17 +235,18 @@ static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
             .origin = batch[i]->origin,
         };
     }
-    ledger_err_t le = ledger_reserve(st->ledger, st->reserve, n, errstr, sizeof(errstr));
+    ledger_err_t le =
+        n ? ledger_reserve(lane->ledger, lane->reserve, n, errstr, sizeof(errstr)) : LEDGER_OK;
     if (le != LEDGER_OK) {
         dbstage_db_error(st, "ledger reserve", errstr);
         for (size_t i = 0; i < n; i++)
-            dbstage_requeue(&st->retry_fresh, &batch[i]->node);
-        return;
+            dbstage_requeue(&lane->retry, &batch[i]->node);
+        n = 0;
     }
 
     for (size_t i = 0; i < n; i++) {
         job_t *job = batch[i];
-        const ledger_reserve_item_t *it = &st->reserve[i];
+        const ledger_reserve_item_t *it = &lane->reserve[i];
         switch (it->verdict) {
         case LEDGER_DUPLICATE:
             memset(&job->result, 0, sizeof(job->result));
@@ -257,27 +279,24 @@ static void dbstage_round_fresh(dbstage_t *st, jobq_node_t *list)
                        "sending again a request whose earlier send may have reached the "
                        "provider (its worker stopped before recording the outcome)",
                        "message_id", job->req->message_id, "org_id", job->req->org_id, NULL);
-            if (dbstage_quota_and_submit(st, job, &finish_now) != 0) {
-                /* The reservation stays SENDING with this origin; the next round's reserve
-                 * answers RESEND for it and the quota is asked again. */
-                job->reserved = false;
-                dbstage_requeue(&st->retry_fresh, &job->node);
-            }
+            if (dbstage_quota_and_submit(st, job, &finish_now) != 0)
+                dbstage_requeue(&lane->retry, &job->node);
             break;
         }
     }
     while (finish_now) {
         jobq_node_t *next = finish_now->next;
         JOB_FROM_NODE(finish_now)->phase = DBSTAGE_SENT;
-        jobq_push(st->in_q, finish_now);
+        jobq_push(st->sent.q, finish_now);
         finish_now = next;
     }
 }
 
 /* --- sent jobs: decide, record in the ledger, throttle, hand to the loop -------------- */
 
-static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
+static void dbstage_round_sent(dbstage_lane_t *lane, jobq_node_t *list)
 {
+    dbstage_t *st = lane->st;
     char errstr[512];
     job_t *batch[DBSTAGE_BATCH];
     size_t n = 0;
@@ -287,10 +306,13 @@ static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
         list = list->next;
         if (job->result.throttled && !job->throttle_recorded) {
             int64_t until = 0;
-            if (quota_throttle(st->quota, job->req->org_id, job->result.retry_after_ms,
-                               timefmt_now_ms(), &until, errstr, sizeof(errstr)) != 0) {
+            pthread_mutex_lock(&st->quota_lock);
+            int rc = quota_throttle(st->quota, job->req->org_id, job->result.retry_after_ms,
+                                    timefmt_now_ms(), &until, errstr, sizeof(errstr));
+            pthread_mutex_unlock(&st->quota_lock);
+            if (rc != 0) {
                 dbstage_db_error(st, "quota throttle", errstr);
-                dbstage_requeue(&st->retry_sent, &job->node);
+                dbstage_requeue(&lane->retry, &job->node);
                 continue;
             }
             job->throttle_recorded = true;
@@ -310,7 +332,7 @@ static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
         ledger_state_t state = job->outcome == JOB_OUTCOME_SENT    ? LEDGER_STATE_SENT
                                : job->outcome == JOB_OUTCOME_RETRY ? LEDGER_STATE_RESERVED
                                                                    : LEDGER_STATE_FAILED;
-        st->finish[m++] = (ledger_finish_item_t){
+        lane->finish[m++] = (ledger_finish_item_t){
             .org_id = job->req->org_id,
             .channel = event_channel_name(st->conf.ops->channel),
             .idempotency_key = job->req->idempotency_key,
@@ -322,21 +344,21 @@ static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
             .last_error_code = job->result.error_code[0] ? job->result.error_code : NULL,
         };
     }
-    ledger_err_t le = ledger_finish(st->ledger, st->finish, m, errstr, sizeof(errstr));
+    ledger_err_t le = ledger_finish(lane->ledger, lane->finish, m, errstr, sizeof(errstr));
     if (le != LEDGER_OK) {
         dbstage_db_error(st, "ledger finish", errstr);
         for (size_t i = 0; i < n; i++)
-            dbstage_requeue(&st->retry_sent, &batch[i]->node);
+            dbstage_requeue(&lane->retry, &batch[i]->node);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         job_t *job = batch[i];
-        if (st->finish[i].result == LEDGER_FINISH_TAKEN_OVER)
+        if (lane->finish[i].result == LEDGER_FINISH_TAKEN_OVER)
             log_kv(LOG_LEVEL_WARN,
                    "the ledger row was taken over before this outcome was "
                    "recorded; publishing it anyway",
                    "message_id", job->req->message_id, "org_id", job->req->org_id, NULL);
-        else if (st->finish[i].result == LEDGER_FINISH_APPLIED_NO_PMID)
+        else if (lane->finish[i].result == LEDGER_FINISH_APPLIED_NO_PMID)
             log_kv(LOG_LEVEL_ERROR,
                    "provider message id already recorded for another row; "
                    "webhooks for it will not find this request",
@@ -346,57 +368,68 @@ static void dbstage_round_sent(dbstage_t *st, jobq_node_t *list)
     }
 }
 
-/* --- the thread ------------------------------------------------------------------------ */
+/* --- the lanes ------------------------------------------------------------------------ */
 
-static void dbstage_round(dbstage_t *st, jobq_node_t *list)
+static void dbstage_lane_round(dbstage_lane_t *lane, jobq_node_t *list)
 {
-    jobq_node_t *fresh = NULL, *sent = NULL;
-    while (list) {
-        jobq_node_t *next = list->next;
-        if (JOB_FROM_NODE(list)->phase == DBSTAGE_SENT)
-            dbstage_requeue(&sent, list);
-        else
-            dbstage_requeue(&fresh, list);
-        list = next;
-    }
-    /* Outcomes first: they free room in the loop's windows. */
-    if (sent)
-        dbstage_round_sent(st, sent);
-    if (fresh)
-        dbstage_round_fresh(st, fresh);
+    if (lane->fresh)
+        dbstage_round_fresh(lane, list);
+    else
+        dbstage_round_sent(lane, list);
 }
 
-static void *dbstage_thread(void *arg)
+static void *dbstage_lane_thread(void *arg)
 {
-    dbstage_t *st = arg;
+    dbstage_lane_t *lane = arg;
+    dbstage_t *st = lane->st;
     char errstr[256];
     int64_t next_idle = 0;
     while (!atomic_load(&st->stop)) {
         int64_t now = timefmt_mono_ms();
-        if ((st->retry_fresh || st->retry_sent) && now >= st->retry_at) {
-            jobq_node_t *fresh = st->retry_fresh, *sent = st->retry_sent;
-            st->retry_fresh = st->retry_sent = NULL;
-            if (sent)
-                dbstage_round_sent(st, sent);
-            if (fresh)
-                dbstage_round_fresh(st, fresh);
-            if (st->retry_fresh || st->retry_sent)
-                st->retry_at = timefmt_mono_ms() + DBSTAGE_RETRY_MS;
+        if (lane->retry && now >= lane->retry_at) {
+            jobq_node_t *again = lane->retry;
+            lane->retry = NULL;
+            lane->retry_at = 0;
+            dbstage_lane_round(lane, again);
         }
-        jobq_node_t *list = jobq_take(st->in_q, DBSTAGE_BATCH, DBSTAGE_WAIT_MS);
-        if (list) {
-            dbstage_round(st, list);
-            if ((st->retry_fresh || st->retry_sent) && st->retry_at <= now)
-                st->retry_at = timefmt_mono_ms() + DBSTAGE_RETRY_MS;
-        }
-        now = timefmt_mono_ms();
-        if (now >= next_idle) {
+        jobq_node_t *list = jobq_take(lane->q, DBSTAGE_BATCH, DBSTAGE_WAIT_MS);
+        if (list)
+            dbstage_lane_round(lane, list);
+        /* Work that failed waits DBSTAGE_RETRY_MS from its first failure. */
+        if (lane->retry && lane->retry_at == 0)
+            lane->retry_at = timefmt_mono_ms() + DBSTAGE_RETRY_MS;
+        if (lane->fresh && now >= next_idle) {
+            pthread_mutex_lock(&st->quota_lock);
             if (quota_release_idle(st->quota, timefmt_now_ms(), errstr, sizeof(errstr)) != 0)
                 log_kv(LOG_LEVEL_WARN, "handing back idle quota failed", "error", errstr, NULL);
+            pthread_mutex_unlock(&st->quota_lock);
             next_idle = now + 1000;
         }
     }
     return NULL;
+}
+
+static db_t *dbstage_connect(const dbstage_conf_t *conf, char *errstr, size_t errstr_size)
+{
+    const cfg_t *cfg = conf->cfg;
+    return db_new(cfg_str(cfg, CFG_DATABASE_URL), conf->name,
+                  (int)cfg_int(cfg, CFG_DB_CONNECT_TIMEOUT_MS),
+                  (int)cfg_int(cfg, CFG_DB_STATEMENT_TIMEOUT_MS), errstr, errstr_size);
+}
+
+static int dbstage_lane_init(dbstage_t *st, dbstage_lane_t *lane, bool fresh, char *errstr,
+                             size_t errstr_size)
+{
+    lane->st = st;
+    lane->fresh = fresh;
+    lane->name = fresh ? "fresh" : "sent";
+    lane->q = jobq_new();
+    lane->db = dbstage_connect(&st->conf, errstr, errstr_size);
+    if (lane->db == NULL)
+        return -1;
+    lane->ledger =
+        ledger_new(lane->db, cfg_int(st->conf.cfg, CFG_LEDGER_STALE_MS), errstr, errstr_size);
+    return lane->ledger ? 0 : -1;
 }
 
 static quota_kind_t dbstage_quota_kind(const sender_ops_t *ops)
@@ -419,32 +452,33 @@ dbstage_t *dbstage_new(const dbstage_conf_t *conf, char *errstr, size_t errstr_s
         abort();
     st->conf = *conf;
     atomic_init(&st->stop, 0);
-    st->in_q = jobq_new();
+    pthread_mutex_init(&st->quota_lock, NULL);
     st->m_db_errors = metrics_counter_new(conf->metrics, "notify_db_errors_total",
                                           "Rounds of the database stage that failed and waited",
                                           errstr, errstr_size, NULL);
     st->ring = secret_ring_from_cfg(cfg, errstr, errstr_size);
     if (st->ring == NULL)
         goto fail;
-    st->db = db_new(cfg_str(cfg, CFG_DATABASE_URL), conf->name,
-                    (int)cfg_int(cfg, CFG_DB_CONNECT_TIMEOUT_MS),
-                    (int)cfg_int(cfg, CFG_DB_STATEMENT_TIMEOUT_MS), errstr, errstr_size);
-    if (st->db == NULL)
+    if (dbstage_lane_init(st, &st->fresh, true, errstr, errstr_size) != 0 ||
+        dbstage_lane_init(st, &st->sent, false, errstr, errstr_size) != 0)
         goto fail;
-    st->pc = provcfg_new(st->db, st->ring, cfg_int(cfg, CFG_PROVIDER_CONFIG_TTL_MS), errstr,
+    st->pc = provcfg_new(st->fresh.db, st->ring, cfg_int(cfg, CFG_PROVIDER_CONFIG_TTL_MS), errstr,
                          errstr_size);
     if (st->pc == NULL)
         goto fail;
-    st->ledger = ledger_new(st->db, cfg_int(cfg, CFG_LEDGER_STALE_MS), errstr, errstr_size);
-    if (st->ledger == NULL)
+    st->quota_db = dbstage_connect(conf, errstr, errstr_size);
+    if (st->quota_db == NULL)
         goto fail;
-    st->quota =
-        quota_new(st->db, dbstage_quota_kind(conf->ops), NULL, conf->metrics, errstr, errstr_size);
+    st->quota = quota_new(st->quota_db, dbstage_quota_kind(conf->ops), NULL, conf->metrics, errstr,
+                          errstr_size);
     if (st->quota == NULL)
         goto fail;
-    if (pthread_create(&st->thread, NULL, dbstage_thread, st) != 0)
-        abort();
-    st->started = true;
+    dbstage_lane_t *lanes[] = {&st->fresh, &st->sent};
+    for (int i = 0; i < 2; i++) {
+        if (pthread_create(&lanes[i]->thread, NULL, dbstage_lane_thread, lanes[i]) != 0)
+            abort();
+        lanes[i]->started = true;
+    }
     return st;
 fail:
     dbstage_destroy(st);
@@ -459,7 +493,7 @@ void dbstage_set_engine(dbstage_t *st, void *engine)
 void dbstage_push(dbstage_t *st, job_t *job)
 {
     job->phase = DBSTAGE_FRESH;
-    jobq_push(st->in_q, &job->node);
+    jobq_push(st->fresh.q, &job->node);
 }
 
 void dbstage_sender_done(sender_job_t *sj, const sender_result_t *result, void *opaque)
@@ -468,7 +502,7 @@ void dbstage_sender_done(sender_job_t *sj, const sender_result_t *result, void *
     job_t *job = (job_t *)(void *)((char *)sj - offsetof(job_t, sj));
     job->result = *result;
     job->phase = DBSTAGE_SENT;
-    jobq_push(st->in_q, &job->node);
+    jobq_push(st->sent.q, &job->node);
 }
 
 /* Hands every job of a list back to the loop undecided (not published, not stored). */
@@ -483,28 +517,40 @@ static void dbstage_abandon(dbstage_t *st, jobq_node_t *list)
     }
 }
 
+static void dbstage_lane_destroy(dbstage_lane_t *lane)
+{
+    /* What is left was never decided: Kafka delivers it again, and a reservation it made
+     * is answered RESEND then. */
+    dbstage_abandon(lane->st, lane->retry);
+    if (lane->q) {
+        dbstage_abandon(lane->st, jobq_take(lane->q, SIZE_MAX, 0));
+        jobq_destroy(lane->q);
+    }
+    ledger_destroy(lane->ledger);
+    db_destroy(lane->db);
+}
+
 void dbstage_destroy(dbstage_t *st)
 {
     char errstr[256];
     if (st == NULL)
         return;
-    if (st->started) {
-        atomic_store(&st->stop, 1);
-        jobq_wake(st->in_q);
-        pthread_join(st->thread, NULL);
+    atomic_store(&st->stop, 1);
+    dbstage_lane_t *lanes[] = {&st->fresh, &st->sent};
+    for (int i = 0; i < 2; i++) {
+        if (lanes[i]->started) {
+            jobq_wake(lanes[i]->q);
+            pthread_join(lanes[i]->thread, NULL);
+        }
     }
-    /* What is left was never decided: Kafka delivers it again, and a reservation it made
-     * is answered RESEND then. */
-    dbstage_abandon(st, st->retry_fresh);
-    dbstage_abandon(st, st->retry_sent);
-    dbstage_abandon(st, jobq_take(st->in_q, SIZE_MAX, 0));
+    provcfg_destroy(st->pc);
+    dbstage_lane_destroy(&st->fresh);
+    dbstage_lane_destroy(&st->sent);
     if (st->quota && quota_release_all(st->quota, errstr, sizeof(errstr)) != 0)
         log_kv(LOG_LEVEL_WARN, "handing back leased quota failed", "error", errstr, NULL);
     quota_destroy(st->quota);
-    ledger_destroy(st->ledger);
-    provcfg_destroy(st->pc);
-    db_destroy(st->db);
+    db_destroy(st->quota_db);
     secret_ring_destroy(st->ring);
-    jobq_destroy(st->in_q);
+    pthread_mutex_destroy(&st->quota_lock);
     free(st);
 }

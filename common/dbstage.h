@@ -1,12 +1,13 @@
 /*
- * The pipeline's database stage: one thread with its own connection that takes accepted
- * jobs in batches and, for each batch, loads the provider configuration, lets the
- * provider check the job, reserves the idempotency keys in the ledger, takes quota, and
- * hands what may be sent to the provider's engine; and that takes the engine's results in
- * batches, decides the outcome (sent, retry on which tier, final failure), records it in
- * the ledger, throttles the quota row when the provider asked, and passes the job to the
- * loop through `done_q`. Batching is what lets one worker handle tens of thousands of
- * messages a second with a handful of statements.
+ * The pipeline's database stage, in two lanes, each a thread with its own connection. The
+ * fresh lane takes accepted jobs in batches and, for each batch, loads the provider
+ * configuration, lets the provider check the job, reserves the idempotency keys in the
+ * ledger, takes quota, and hands what may be sent to the provider's engine. The sent lane
+ * takes the engine's results in batches, decides the outcome (sent, retry on which tier,
+ * final failure), throttles the quota row when the provider asked, records the outcomes in
+ * the ledger, and passes the jobs to the loop through `done_q`. Batching is what lets one
+ * worker handle tens of thousands of messages a second with a handful of statements; the
+ * two lanes let reserving one batch overlap recording another.
  */
 #ifndef NOTIFY_DBSTAGE_H
 #define NOTIFY_DBSTAGE_H
