@@ -3,6 +3,7 @@
 #include "errcode.h"
 #include "redact.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -192,34 +193,8 @@ static json_object *event_string(const char *s)
     if (clean == NULL)
         abort();
     while (i < len) {
-        unsigned c = p[i];
-        size_t n = 0;
-        unsigned cp = 0, min = 0;
-        if (c < 0x80) {
-            clean[o++] = (char)c;
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 2;
-            cp = c & 0x1F;
-            min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 3;
-            cp = c & 0x0F;
-            min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 4;
-            cp = c & 0x07;
-            min = 0x10000;
-        }
-        for (size_t k = 1; n > 0 && k < n; k++) {
-            if (i + k >= len || (p[i + k] & 0xC0) != 0x80)
-                n = 0;
-            else
-                cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if (n == 0 || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        size_t n = utf8_decode(p + i, len - i, NULL);
+        if (n == 0) {
             memcpy(clean + o, "\xEF\xBF\xBD", 3);
             o += 3;
             i++;
@@ -234,24 +209,6 @@ static json_object *event_string(const char *s)
     if (obj == NULL)
         abort();
     return obj;
-}
-
-/* Drops a UTF-8 sequence that truncation cut short at the end of `s`. */
-static void event_trim_partial_utf8(char *s)
-{
-    size_t len = strlen(s), start = len, need;
-    unsigned char lead;
-
-    while (start > 0 && len - start < 4 && ((unsigned char)s[start - 1] & 0xC0) == 0x80)
-        start--;
-    if (start == 0)
-        return;
-    lead = (unsigned char)s[start - 1];
-    if (lead < 0xC0)
-        return;
-    need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;
-    if (len - (start - 1) < need)
-        s[start - 1] = '\0';
 }
 
 static json_object *event_time(int64_t ms)
@@ -328,7 +285,7 @@ char *event_serialize(const event_t *ev, char *errstr, size_t errstr_size)
     json_object_object_add(root, "error_code", event_string(ev->error_code));
     if (ev->error_message) {
         redact_copy(ev->error_message, message, sizeof(message));
-        event_trim_partial_utf8(message);
+        message[utf8_cut(message, strlen(message))] = '\0';
         json_object_object_add(root, "error_message", event_string(message));
     } else {
         json_object_object_add(root, "error_message", NULL);

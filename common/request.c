@@ -2,6 +2,7 @@
 
 #include "base64.h"
 #include "phone.h"
+#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <json-c/json.h>
@@ -532,42 +533,6 @@ static int request_to(request_err_t *err, json_object *root, request_t *req)
     return 0;
 }
 
-/* Length of the well-formed UTF-8 sequence (RFC 3629) at s[0..len), or 0: no overlong
- * forms, no surrogates, nothing above U+10FFFF. */
-static size_t request_utf8_valid(const unsigned char *s, size_t len)
-{
-    uint32_t cp = s[0], min;
-    size_t n;
-
-    if (cp < 0x80)
-        return 1;
-    if (cp >= 0xC2 && cp <= 0xDF) {
-        n = 2;
-        cp &= 0x1F;
-        min = 0x80;
-    } else if (cp >= 0xE0 && cp <= 0xEF) {
-        n = 3;
-        cp &= 0x0F;
-        min = 0x800;
-    } else if (cp >= 0xF0 && cp <= 0xF4) {
-        n = 4;
-        cp &= 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
 /*
  * What json-c 0.16 lets through although RFC 8259 forbids it: its UTF-8 check accepts
  * overlong forms, encoded surrogates and code points above U+10FFFF, and its strict mode
@@ -583,7 +548,7 @@ static const char *request_scan(const char *value, size_t len)
     while (i < len) {
         unsigned char c = s[i];
         if (c >= 0x80) {
-            size_t n = request_utf8_valid(s + i, len - i);
+            size_t n = utf8_decode(s + i, len - i, NULL);
             if (n == 0)
                 return "invalid utf-8 string";
             i += n;

@@ -1,5 +1,7 @@
 #include "smsseg.h"
 
+#include "utf8.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -28,46 +30,6 @@ static const char smsseg_gsm7_extension[] = "\f^{}\\[~]|€";
 static unsigned char smsseg_latin1_cost[256];
 static pthread_once_t smsseg_once = PTHREAD_ONCE_INIT;
 
-/* Decodes one UTF-8 sequence at s[0..len). Returns its length in bytes and the code point
- * in *cp, or 0 when it is malformed: truncated, overlong, a surrogate or beyond U+10FFFF. */
-static size_t smsseg_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    uint32_t c = s[0];
-    size_t n;
-    uint32_t min;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        c &= 0x1F;
-        min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        c &= 0x0F;
-        min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        c &= 0x07;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
-        return 0;
-    *cp = c;
-    return n;
-}
-
 static bool smsseg_table_has(const char *table, uint32_t cp)
 {
     const unsigned char *p = (const unsigned char *)table;
@@ -76,7 +38,7 @@ static bool smsseg_table_has(const char *table, uint32_t cp)
 
     while (off < len) {
         uint32_t t;
-        size_t n = smsseg_utf8_decode(p + off, len - off, &t);
+        size_t n = utf8_decode(p + off, len - off, &t);
         if (n == 0)
             return false;
         if (t == cp)
@@ -94,7 +56,7 @@ static void smsseg_fill_latin1(const char *table, unsigned char cost)
 
     while (off < len) {
         uint32_t t;
-        size_t n = smsseg_utf8_decode(p + off, len - off, &t);
+        size_t n = utf8_decode(p + off, len - off, &t);
         if (n == 0)
             return;
         if (t < 256)
@@ -140,7 +102,7 @@ int smsseg_analyze(const char *text, size_t len, smsseg_info_t *info)
 
     /* First pass: validity, characters, and whether every one of them is GSM-7. */
     for (off = 0; off < len;) {
-        size_t n = smsseg_utf8_decode(s + off, len - off, &cp);
+        size_t n = utf8_decode(s + off, len - off, &cp);
         if (n == 0)
             return -1;
         if (r.encoding == SMSSEG_GSM7 && smsseg_gsm7_cost(cp) == 0)
@@ -156,7 +118,7 @@ int smsseg_analyze(const char *text, size_t len, smsseg_info_t *info)
      * part count only matters when the whole does not fit one SMS. */
     r.segments = 1;
     for (off = 0; off < len;) {
-        size_t n = smsseg_utf8_decode(s + off, len - off, &cp);
+        size_t n = utf8_decode(s + off, len - off, &cp);
         unsigned cost = smsseg_cost(r.encoding, cp);
         r.units += cost;
         if (in_part + cost > part) {
