@@ -12,6 +12,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "migrate.h"
+#include "testdb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,54 +27,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* DATABASE_URL with search_path set to `schema`, as key=value. */
-static char *conninfo_for(const char *url, const char *schema)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        abort();
-    buf[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "options") == 0)
-            continue;
-        /* Quoted as libpq expects; a value needs at most twice its length. */
-        size_t need = len + strlen(o->keyword) + 2 * strlen(o->val) + 8;
-        if (need > cap) {
-            cap = need * 2;
-            buf = realloc(buf, cap);
-            if (buf == NULL)
-                abort();
-        }
-        char *p = buf + len;
-        p += snprintf(p, cap - len, "%s%s='", len ? " " : "", o->keyword);
-        for (const char *v = o->val; *v; v++) {
-            if (*v == '\'' || *v == '\\')
-                *p++ = '\\';
-            *p++ = *v;
-        }
-        *p++ = '\'';
-        *p = '\0';
-        len = (size_t)(p - buf);
-    }
-    PQconninfoFree(opts);
-    size_t need = len + strlen(schema) + 40;
-    if (need > cap) {
-        buf = realloc(buf, need);
-        if (buf == NULL)
-            abort();
-        cap = need;
-    }
-    snprintf(buf + len, cap - len, " options='-c search_path=%s'", schema);
-    return buf;
 }
 
 typedef struct bench_keys_s {
@@ -191,7 +144,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", errstr);
         goto done;
     }
-    conninfo = conninfo_for(url, schema);
+    conninfo = testdb_conninfo_schema(url, schema);
     db = conninfo ? db_new(conninfo, "bench_ledger", 5000, 60000, errstr, sizeof(errstr)) : NULL;
     if (db == NULL || migrate_apply(db, NULL, NULL, errstr, sizeof(errstr)) != 0) {
         fprintf(stderr, "%s\n", errstr);

@@ -24,6 +24,13 @@ from confluent_kafka.admin import AdminClient, NewTopic
 import psycopg2
 
 
+def worker_cpu_seconds(pid):
+    """User plus system CPU time of a process so far, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 200000
     partitions = int(sys.argv[2]) if len(sys.argv) > 2 else 4
@@ -93,6 +100,7 @@ def main():
                 raise SystemExit("test-worker exited with %d; log in %s" % (worker.returncode, log.name))
             time.sleep(0.05)
         end = time.monotonic()
+        cpu = worker_cpu_seconds(worker.pid)
     finally:
         worker.terminate()
         worker.wait(60)
@@ -102,7 +110,9 @@ def main():
     rate = (n - first_done) / (end - first) if end > first else float("inf")
     print("%-52s %12.0f msg/s" % ("pipeline, instant provider (1 worker, %d partitions)" % partitions, rate))
     print("%-52s %12.0f msg/s" % ("reference: producing the same requests (Kafka alone)", produce_rate))
-    print("(%d requests; first to last status event in %.2f s)" % (n, end - first))
+    print("%-52s %12.1f us/msg" % ("worker CPU per request (all threads)", cpu * 1e6 / n))
+    print("(%d requests; first to last status event in %.2f s; load average %.2f)"
+          % (n, end - first, os.getloadavg()[0]))
 
 
 if __name__ == "__main__":

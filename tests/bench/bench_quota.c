@@ -13,6 +13,7 @@
 #include "db.h"
 #include "log.h"
 #include "migrate.h"
+#include "testdb.h"
 #include "quota.h"
 #include "timefmt.h"
 
@@ -61,36 +62,6 @@ static int64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* DATABASE_URL as key=value with search_path set to `schema`. */
-static char *conninfo_for(const char *url, const char *schema)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(url, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return NULL;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        abort();
-    buf[0] = '\0';
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (o->val == NULL || o->val[0] == '\0' || strcmp(o->keyword, "options") == 0)
-            continue;
-        /* Values are quoted; these come from a URL and hold no quote or backslash. */
-        int n = snprintf(buf + len, cap - len, "%s%s='%s'", len ? " " : "", o->keyword, o->val);
-        if (n < 0 || (size_t)n >= cap - len)
-            abort();
-        len += (size_t)n;
-    }
-    int n = snprintf(buf + len, cap - len, " options='-c search_path=%s'", schema);
-    if (n < 0 || (size_t)n >= cap - len)
-        abort();
-    PQconninfoFree(opts);
-    return buf;
 }
 
 /* One worker: connects, waits for the start, takes one token at a time until the end. */
@@ -294,7 +265,7 @@ int main(int argc, char **argv)
     if (admin == NULL)
         goto done;
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-    g_conninfo = conninfo_for(url, schema);
+    g_conninfo = testdb_conninfo_schema(url, schema);
     if (g_conninfo == NULL || db_exec(admin, sql, NULL, errstr, sizeof(errstr)) != DB_OK)
         goto done;
     db = db_new(g_conninfo, "bench_quota", 5000, 60000, errstr, sizeof(errstr));

@@ -6,6 +6,7 @@
  * connection option search_path so that it survives reconnects, and dropped at the end;
  * other tests using the same database are not disturbed.
  */
+#include "testdb.h"
 #include "testutil.h"
 
 #include "db.h"
@@ -50,65 +51,6 @@ static secret_ring_t *g_ring;
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Appends key='value' to a growing string, quoting as libpq's conninfo parser expects. */
-static void conninfo_append(char **buf, size_t *len, size_t *cap, const char *key,
-                            const char *value)
-{
-    size_t need = *len + strlen(key) + 2 * strlen(value) + 8;
-    if (need > *cap) {
-        *cap = need * 2;
-        *buf = realloc(*buf, *cap);
-        if (*buf == NULL)
-            abort();
-    }
-    char *p = *buf + *len;
-    p += snprintf(p, *cap - *len, "%s%s='", *len ? " " : "", key);
-    for (const char *v = value; *v; v++) {
-        if (*v == '\'' || *v == '\\')
-            *p++ = '\\';
-        *p++ = *v;
-    }
-    *p++ = '\'';
-    *p = '\0';
-    *len = (size_t)(p - *buf);
-}
-
-/*
- * DATABASE_URL (URI or key=value) rewritten as key=value with some keywords replaced;
- * a NULL value removes the keyword. keys/values end with a NULL key.
- */
-static char *conninfo_with(const char *base, const char *const *keys, const char *const *values)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(base, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    conninfo_append(&buf, &len, &cap, "client_encoding", "UTF8");
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        bool replaced = false;
-        for (size_t i = 0; keys[i]; i++)
-            replaced = replaced || strcmp(keys[i], o->keyword) == 0;
-        if (!replaced && o->val != NULL && o->val[0] != '\0')
-            conninfo_append(&buf, &len, &cap, o->keyword, o->val);
-    }
-    for (size_t i = 0; keys[i]; i++) {
-        if (values[i] != NULL)
-            conninfo_append(&buf, &len, &cap, keys[i], values[i]);
-    }
-    PQconninfoFree(opts);
-    return buf;
-}
-
 /* A connection string for `schema` (search_path), optionally through host:port. */
 static char *conninfo_for(const char *schema, const char *host, const char *port)
 {
@@ -118,7 +60,7 @@ static char *conninfo_for(const char *schema, const char *host, const char *port
     const char *values[] = {options, NULL, host, port, NULL, NULL};
     if (host == NULL)
         keys[2] = NULL; /* keep the URL's host, port and hostaddr */
-    return conninfo_with(g_url, keys, values);
+    return testdb_conninfo(g_url, keys, values);
 }
 
 static db_t *connect_to(const char *conninfo, int statement_ms)
@@ -833,7 +775,7 @@ static void test_provcfg_cache_expiry(void)
     CHECK(second == first);
     provcfg_email_release(second);
 
-    sleep_ms(400);
+    testdb_sleep_ms(400);
     REQUIRE(provcfg_get_email(pc, "cache-org", &third, errstr, sizeof(errstr)) == PROVCFG_OK);
     CHECK_STR(third->from_name, "second");
     /* The config held from before the refresh is still whole. */
@@ -879,7 +821,7 @@ static void test_provcfg_negative_cache(void)
                 0, NULL) == DB_OK);
     CHECK_INT(provcfg_get_email(pc, "late-org", &email, errstr, sizeof(errstr)),
               PROVCFG_ERR_UNKNOWN_ORG);
-    sleep_ms(PROVCFG_NEGATIVE_TTL_MS + 200);
+    testdb_sleep_ms(PROVCFG_NEGATIVE_TTL_MS + 200);
     CHECK_INT(provcfg_get_email(pc, "late-org", &email, errstr, sizeof(errstr)), PROVCFG_OK);
     provcfg_email_release(email);
     provcfg_destroy(pc);

@@ -8,6 +8,7 @@
  * connection option search_path so that it survives reconnects, migrated from scratch and
  * dropped at the end; other tests using the same database are not disturbed.
  */
+#include "testdb.h"
 #include "testutil.h"
 
 #include "db.h"
@@ -37,59 +38,6 @@ static db_t *g_peek;  /* in the schema: the test's own queries */
 static ledger_t *g_ledger;
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Appends key='value' to a growing string, quoting as libpq's conninfo parser expects. */
-static void conninfo_append(char **buf, size_t *len, size_t *cap, const char *key,
-                            const char *value)
-{
-    size_t need = *len + strlen(key) + 2 * strlen(value) + 8;
-    if (need > *cap) {
-        *cap = need * 2;
-        *buf = realloc(*buf, *cap);
-        if (*buf == NULL)
-            abort();
-    }
-    char *p = *buf + *len;
-    p += snprintf(p, *cap - *len, "%s%s='", *len ? " " : "", key);
-    for (const char *v = value; *v; v++) {
-        if (*v == '\'' || *v == '\\')
-            *p++ = '\\';
-        *p++ = *v;
-    }
-    *p++ = '\'';
-    *p = '\0';
-    *len = (size_t)(p - *buf);
-}
-
-/* DATABASE_URL (URI or key=value) as key=value, with search_path set to `schema`. */
-static char *conninfo_for(const char *schema)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(g_url, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    conninfo_append(&buf, &len, &cap, "client_encoding", "UTF8");
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "options") != 0 && strcmp(o->keyword, "client_encoding") != 0 &&
-            o->val != NULL && o->val[0] != '\0')
-            conninfo_append(&buf, &len, &cap, o->keyword, o->val);
-    }
-    char options[160];
-    snprintf(options, sizeof(options), "-c search_path=%s", schema);
-    conninfo_append(&buf, &len, &cap, "options", options);
-    PQconninfoFree(opts);
-    return buf;
-}
 
 static db_t *connect_to(const char *conninfo, int statement_ms)
 {
@@ -322,7 +270,7 @@ static void test_other_origin_conflicts_until_stale(void)
     REQUIRE(quick != NULL);
     ledger_reserve_item_t third = email_item("busy-1", "m-busy-3", "outbound.email/6/3");
     CHECK_INT(reserve_one(quick, &third), LEDGER_CONFLICT);
-    sleep_ms(400);
+    testdb_sleep_ms(400);
     CHECK_INT(reserve_one(quick, &third), LEDGER_RESEND);
     CHECK_INT(third.attempts, 3);
     ledger_destroy(quick);
@@ -745,7 +693,7 @@ static void test_finish_provider_id_race(void)
                 0, NULL) == DB_OK);
     pthread_t thread;
     REQUIRE(pthread_create(&thread, NULL, finish_thread, &job) == 0);
-    sleep_ms(500);
+    testdb_sleep_ms(500);
     CHECK_INT(db_commit(other, errstr, sizeof(errstr)), DB_OK);
     pthread_join(thread, NULL);
     if (job.err != LEDGER_OK)
@@ -844,7 +792,7 @@ static void test_unmigrated_schema_is_refused(void)
     snprintf(schema, sizeof(schema), "%s_bare", g_schema);
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
     REQUIRE(run(g_admin, sql, 0, NULL) == DB_OK);
-    char *conninfo = conninfo_for(schema);
+    char *conninfo = testdb_conninfo_schema(g_url, schema);
     db_t *db = connect_to(conninfo, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512] = "";
@@ -1042,7 +990,7 @@ int main(void)
     if (run(g_admin, sql, 0, NULL) != DB_OK)
         return 1;
     int rc = 1;
-    g_conninfo = conninfo_for(g_schema);
+    g_conninfo = testdb_conninfo_schema(g_url, g_schema);
     g_db = g_conninfo ? connect_to(g_conninfo, STATEMENT_MS) : NULL;
     g_peek = g_conninfo ? connect_to(g_conninfo, STATEMENT_MS) : NULL;
     if (g_db == NULL || g_peek == NULL)

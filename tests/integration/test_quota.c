@@ -7,6 +7,7 @@
  * connection option search_path so that it survives reconnects, with the migrations
  * applied there, and dropped at the end.
  */
+#include "testdb.h"
 #include "testutil.h"
 
 #include "db.h"
@@ -34,59 +35,6 @@ static char *g_conninfo;
 static db_t *g_db; /* in the test schema: sets rows up and reads them */
 
 /* ---- helpers ---------------------------------------------------------------------- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Appends key='value' to a growing string, quoting as libpq's conninfo parser expects. */
-static void conninfo_append(char **buf, size_t *len, size_t *cap, const char *key,
-                            const char *value)
-{
-    size_t need = *len + strlen(key) + 2 * strlen(value) + 8;
-    if (need > *cap) {
-        *cap = need * 2;
-        *buf = realloc(*buf, *cap);
-        if (*buf == NULL)
-            abort();
-    }
-    char *p = *buf + *len;
-    p += snprintf(p, *cap - *len, "%s%s='", *len ? " " : "", key);
-    for (const char *v = value; *v; v++) {
-        if (*v == '\'' || *v == '\\')
-            *p++ = '\\';
-        *p++ = *v;
-    }
-    *p++ = '\'';
-    *p = '\0';
-    *len = (size_t)(p - *buf);
-}
-
-/* DATABASE_URL as key=value with search_path set to `schema` and no application_name. */
-static char *conninfo_for(const char *schema)
-{
-    char *err = NULL;
-    PQconninfoOption *opts = PQconninfoParse(g_url, &err);
-    if (opts == NULL) {
-        PQfreemem(err);
-        return NULL;
-    }
-    char options[160];
-    snprintf(options, sizeof(options), "-c search_path=%s", schema);
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (PQconninfoOption *o = opts; o->keyword; o++) {
-        if (strcmp(o->keyword, "options") == 0 || strcmp(o->keyword, "application_name") == 0)
-            continue;
-        if (o->val != NULL && o->val[0] != '\0')
-            conninfo_append(&buf, &len, &cap, o->keyword, o->val);
-    }
-    conninfo_append(&buf, &len, &cap, "options", options);
-    PQconninfoFree(opts);
-    return buf;
-}
 
 static db_t *connect_db(void)
 {
@@ -466,7 +414,7 @@ static void test_lease_ends_with_window(void)
     CHECK_INT(take(q, org, NULL), QUOTA_OK); /* window 1: lease of 8, 7 held */
     CHECK_INT(sent_count(org), 8);
     int64_t first_reset = row_value(org, NULL, "extract(epoch FROM reset_at) * 1000000");
-    sleep_ms(1200);
+    testdb_sleep_ms(1200);
 
     CHECK_INT(take(q, org, NULL), QUOTA_OK); /* window 2 */
     CHECK(row_value(org, NULL, "extract(epoch FROM reset_at) * 1000000") > first_reset);
@@ -542,7 +490,7 @@ static void test_old_window_not_handed_back(void)
     REQUIRE(email_row(org, 1000, 1));
 
     CHECK_INT(take(q1, org, NULL), QUOTA_OK); /* q1 holds 7 of window 1 */
-    sleep_ms(1200);
+    testdb_sleep_ms(1200);
     CHECK_INT(take_many(q2, org, 3), 3); /* window 2: q2 leases 8 */
     CHECK_INT(sent_count(org), 8);
 
@@ -618,7 +566,7 @@ static void test_throttle(void)
 
     /* After throttle_until, both take again. */
     while (db_now_ms() <= until)
-        sleep_ms(50);
+        testdb_sleep_ms(50);
     CHECK_INT(take(q, org, NULL), QUOTA_OK);
     CHECK_INT(take(q2, org, NULL), QUOTA_OK);
     CHECK(sent_count(org) > 1);
@@ -868,7 +816,7 @@ int main(void)
     snprintf(g_schema, sizeof(g_schema), "test_quota_%ld", (long)getpid());
     char sql[128];
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", g_schema);
-    g_conninfo = conninfo_for(g_schema);
+    g_conninfo = testdb_conninfo_schema(g_url, g_schema);
     if (g_conninfo == NULL || db_exec(admin, sql, NULL, errstr, sizeof(errstr)) != DB_OK ||
         (g_db = connect_db()) == NULL ||
         migrate_apply(g_db, NULL, NULL, errstr, sizeof(errstr)) != 0) {
