@@ -39,8 +39,16 @@
       "URL at which providers reach webhook-ingest; callback signatures cover this URL.")          \
     X(TWILIO_API_BASE_URL, CFG_TYPE_URL, "https://api.twilio.com", 0, 0, NULL, CFG_BIN_TWILIO, 0,  \
       "Twilio REST API base (regional edge or simulator).")                                        \
+    X(TWILIO_MAX_CONNECTIONS, CFG_TYPE_INT, "64", 1, 10000, NULL, CFG_BIN_TWILIO, 0,               \
+      "Connections to the Twilio API kept open at once; more requests wait for one.")              \
+    X(TWILIO_TIMEOUT_MS, CFG_TYPE_INT, "15000", 100, 600000, NULL, CFG_BIN_TWILIO, 0,              \
+      "Time allowed for one Twilio request, connection included; beyond it: TIMEOUT.")             \
     X(SNS_ENDPOINT_URL, CFG_TYPE_URL, "", 0, 0, NULL, CFG_BIN_SNS, 0,                              \
       "AWS SNS endpoint; empty means https://sns.<region>.amazonaws.com/.")                        \
+    X(SNS_MAX_CONNECTIONS, CFG_TYPE_INT, "64", 1, 10000, NULL, CFG_BIN_SNS, 0,                     \
+      "Connections to SNS open at once (one curl multi handle; more requests queue).")             \
+    X(SNS_TIMEOUT_MS, CFG_TYPE_INT, "15000", 100, 600000, NULL, CFG_BIN_SNS, 0,                    \
+      "One SNS Publish, connection included; beyond it the attempt fails with TIMEOUT.")           \
     X(PROVIDER_CONFIG_TTL_MS, CFG_TYPE_INT, "30000", 0, 3600000, NULL,                             \
       CFG_BIN_WORKERS | CFG_BIN_WEBHOOK, 0,                                                        \
       "How long a decrypted provider config row is cached before it is read again.")               \
@@ -60,6 +68,27 @@
     X(LEDGER_STALE_MS, CFG_TYPE_INT, "600000", 1000, 86400000, NULL, CFG_BIN_WORKERS, 0,           \
       "A reservation SENDING this long by another request is taken over.")                         \
     X(DB_STATEMENT_TIMEOUT_MS, CFG_TYPE_INT, "10000", 100, 3600000, NULL, CFG_BIN_ALL, 0,          \
-      "Server-side statement_timeout for every query.")
+      "Server-side statement_timeout for every query.")                                            \
+    X(WEBHOOK_BODY_LIMIT, CFG_TYPE_INT, "1048576", 1024, 67108864, NULL, CFG_BIN_WEBHOOK, 0,       \
+      "Largest callback body accepted (bytes); a larger one is answered 413.")                     \
+    X(WEBHOOK_MAX_CONNECTIONS, CFG_TYPE_INT, "512", 1, 10000, NULL, CFG_BIN_WEBHOOK, 0,            \
+      "Concurrent callback connections (one thread each); more are refused.")                      \
+    X(WEBHOOK_KAFKA_TIMEOUT_MS, CFG_TYPE_INT, "10000", 1000, 300000, NULL, CFG_BIN_WEBHOOK, 0,     \
+      "How long a callback waits for Kafka to acknowledge its status event before 503.")           \
+    X(WEBHOOK_REPLAY_WINDOW_S, CFG_TYPE_INT, "300", 1, 86400, NULL, CFG_BIN_WEBHOOK, 0,            \
+      "A signed X-Webhook-Timestamp further than this from now is refused as a replay.")           \
+    X(WEBHOOK_DB_POOL, CFG_TYPE_INT, "8", 1, 64, NULL, CFG_BIN_WEBHOOK, 0,                         \
+      "PostgreSQL connections for ledger correlation and callback de-duplication.")                \
+    X(SNS_CERT_HOST_PATTERN, CFG_TYPE_STRING,                                                      \
+      "^sns\\.[a-zA-Z0-9-]{3,}\\.amazonaws\\.com(\\.cn)?$", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,        \
+      "POSIX extended regex the host of SigningCertURL and SubscribeURL must match.")              \
+    X(SNS_CERT_CA_FILE, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,                       \
+      "CA bundle for fetching SNS certificates; empty means the system store.")                    \
+    X(SNS_SUBSCRIBE_MODE, CFG_TYPE_ENUM, "confirm", 0, 0, "confirm|return", CFG_BIN_WEBHOOK, 0,    \
+      "SubscriptionConfirmation: confirm (GET SubscribeURL) or return the URL in the answer.")     \
+    X(SMTP_TIMEOUT_MS, CFG_TYPE_INT, "30000", 1000, 600000, NULL, CFG_BIN_EMAIL, 0,                \
+      "SMTP: timeout for connecting and for each reply of the server.")                            \
+    X(SMTP_IDLE_MS, CFG_TYPE_INT, "60000", 1000, 3600000, NULL, CFG_BIN_EMAIL, 0,                  \
+      "SMTP: an idle pooled connection is closed (QUIT) after this long.")
 
 #endif

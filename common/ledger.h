@@ -28,10 +28,10 @@
  * again, and the pipeline counts and logs it as a possible duplicate. Not sending it
  * would risk losing the message instead; at-least-once is the contract. The row's column
  * `resend` stays true until the next reservation, so operators can list such rows. A
- * SENDING row whose holder is gone for good (its origin is never replayed, e.g. the
- * partition was reassigned and the request is already past the committed offset) blocks
- * its key for stale_ms, after which another request with the key takes it over, also as
- * LEDGER_RESEND. Pick stale_ms well above the longest time a send can take.
+ * SENDING row whose request never comes back (say it expired with the topic's retention
+ * before the replay) blocks its key for stale_ms, after which another request with the key
+ * takes it over, also as LEDGER_RESEND. Pick stale_ms well above the longest time a send
+ * can take, or a slow send and its successor will both go out.
  *
  * The same key twice in one call: the first occurrence gets a verdict as above, later
  * ones LEDGER_CONFLICT (one statement cannot touch a row twice, and two sends of one key
@@ -41,10 +41,13 @@
  * one of them (LEDGER_SEND), the others get LEDGER_CONFLICT, or LEDGER_DUPLICATE once it is
  * SENT. A row that another transaction changed while the statement ran is reported as
  * LEDGER_CONFLICT even when it has just become SENT, so a caller retrying a conflict later
- * gets the final answer. Rows are locked in key order, so two reservations never deadlock
- * each other; a reservation and a ledger_finish() of another worker touching the same keys
- * can (PostgreSQL detects it within deadlock_timeout and aborts one statement), which is
- * reported as LEDGER_ERR_UNAVAILABLE like any other passing failure.
+ * gets the final answer. Reservations and finishes lock rows in key order, so they do not
+ * deadlock each other; a deadlock PostgreSQL still detects (say, with an operator's
+ * transaction) ends one statement, which is reported as LEDGER_ERR_UNAVAILABLE like any
+ * other passing failure.
+ *
+ * The SQL lives in migration 0004 (functions delivery_ledger_reserve and
+ * delivery_ledger_finish), which explains its shape.
  *
  * Threads: a ledger_t is used by one thread at a time, like the db_t it reads through.
  */
@@ -196,7 +199,10 @@ void ledger_destroy(ledger_t *lg);
 
 /*
  * Decides the n items (n <= LEDGER_BATCH_MAX) in one statement and sets their outputs.
- * On an error no output is set, and errstr says why.
+ * On an error the outputs are not valid, and errstr says why. After
+ * LEDGER_ERR_UNAVAILABLE the statement may or may not have run (the reply can be lost after
+ * the commit); running the same batch again is safe: keys it did reserve come back as
+ * LEDGER_RESEND (same origin), counted once more in attempts.
  */
 ledger_err_t ledger_reserve(ledger_t *lg, ledger_reserve_item_t *items, size_t n, char *errstr,
                             size_t errstr_size);

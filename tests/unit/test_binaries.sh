@@ -38,10 +38,21 @@ for bin in email-worker twilio-worker sns-worker webhook-ingest notifyctl; do
     expect "$bin unknown option" 2 "unknown option '--frobnicate'" -- "$exe" --frobnicate
 done
 
-# The binaries whose channel is not written refuse to run instead of pretending.
-for bin in email-worker twilio-worker sns-worker webhook-ingest; do
-    expect "$bin run" 2 "not implemented yet" -- "$build/$bin"
-done
+# webhook-ingest runs: without its services it stops at start-up, saying why.
+expect "webhook-ingest run without services" 1 "start-up failed.*(SECRET_KEYS|DATABASE_URL|database)" -- \
+    "$build/webhook-ingest"
+expect "webhook-ingest --help lists WEBHOOK_BODY_LIMIT" 0 "WEBHOOK_BODY_LIMIT \(int" -- \
+    "$build/webhook-ingest" --help
+# email-worker runs: without its services it stops at start-up, saying why.
+expect "email-worker run without services" 1 "start-up failed.*(SECRET_KEYS|DATABASE_URL|database)" -- \
+    "$build/email-worker"
+expect "email-worker --help lists SMTP_TIMEOUT_MS" 0 "SMTP_TIMEOUT_MS \(int" -- "$build/email-worker" --help
+# twilio-worker runs: without its services it stops at start-up, saying why.
+expect "twilio-worker run without services" 1 "start-up failed.*(SECRET_KEYS|DATABASE_URL|database)" -- \
+    "$build/twilio-worker"
+# sns-worker runs: without its services it stops at start-up, saying why.
+expect "sns-worker run without services" 1 "start-up failed.*(SECRET_KEYS|DATABASE_URL|database)" -- \
+    "$build/sns-worker"
 expect "notifyctl without a command" 2 "a command is required" -- "$build/notifyctl"
 expect "notifyctl unknown command" 2 "unknown command 'frob'" -- "$build/notifyctl" frob
 expect "notifyctl help lists commands" 0 "encrypt --org ORG --column TABLE.COLUMN" -- "$build/notifyctl" --help

@@ -1,8 +1,10 @@
 /*
- * email-worker: consumes email send requests and delivers them over SMTP.
+ * email-worker: consumes email send requests and delivers them over SMTP, through the
+ * shared pipeline (pipeline.h) and the SMTP provider (smtp_engine.h).
  */
 #include "app.h"
-#include "log.h"
+#include "pipeline.h"
+#include "smtp_engine.h"
 
 extern char **environ;
 
@@ -20,9 +22,7 @@ int main(int argc, char **argv)
     int rc = app_start(&email_desc, argc, argv, environ, &args);
     if (rc != APP_CONTINUE)
         return rc;
-    /* The email channel is not written yet: refuse to run rather than pretend to deliver. */
-    log_error("email-worker: the email channel is not implemented yet; only --help, --version and "
-              "--check-config work");
+    rc = pipeline_main(args.cfg, "email-worker", &smtp_sender);
     app_args_free(&args);
-    return 2;
+    return rc;
 }

@@ -1,8 +1,10 @@
 /*
- * sns-worker: consumes SMS send requests and delivers them through AWS SNS Publish.
+ * sns-worker: consumes SMS send requests and delivers them through AWS SNS Publish
+ * (sns_engine.h) on the shared delivery pipeline (pipeline.h).
  */
 #include "app.h"
-#include "log.h"
+#include "pipeline.h"
+#include "sns_engine.h"
 
 extern char **environ;
 
@@ -20,9 +22,7 @@ int main(int argc, char **argv)
     int rc = app_start(&sns_desc, argc, argv, environ, &args);
     if (rc != APP_CONTINUE)
         return rc;
-    /* The SNS channel is not written yet: refuse to run rather than pretend to deliver. */
-    log_error("sns-worker: the SNS channel is not implemented yet; only --help, --version and "
-              "--check-config work");
+    rc = pipeline_main(args.cfg, "sns-worker", &sns_sender);
     app_args_free(&args);
-    return 2;
+    return rc;
 }

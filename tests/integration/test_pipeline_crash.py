@@ -1,0 +1,267 @@
+"""Crash safety of the pipeline: a worker killed, stopped or rebalanced mid-run loses nothing
+and sends again only what it had in flight.
+
+A slow scripted provider (test_delay_ms) and a few thousand requests (fewer under the
+sanitizers); the worker's in-flight bound is MAX_IN_FLIGHT. Three scenarios, each with its
+own topics, org and consumer group:
+
+  kill       SIGKILL mid-run, restart, several times. In the end every request has a final
+             status (SENT or DUPLICATE; none FAILED, none without one). A request sent more
+             than once (the scripted provider's send log) was in flight at a kill (it was
+             sent before the kill, and no final status of it had been published by then),
+             once per extra send, and no kill leaves more than MAX_IN_FLIGHT such requests.
+             A request replayed after a kill whose outcome was already in the ledger is
+             reported DUPLICATE after its SENT (accepted, counted and printed); no request
+             has two SENT events.
+  term       SIGTERM mid-run (exit code 0), restart: nothing is sent twice, and every
+             request has exactly one status event, SENT.
+  rebalance  a second replica joins mid-run and later leaves with SIGTERM (exit code 0)
+             while the first keeps going: nothing sent twice, nothing lost, exactly one SENT
+             event per request, and the second replica did take over some of the work.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from pipeline_harness import (FINAL_STATUSES, CheckFailed, check, check_eq,  # noqa: E402
+                              email_request, now_ms, parse_time_ms, run)
+
+PARTITIONS = 4
+MAX_IN_FLIGHT = 200
+# Every partition of the main topic can fill its window at once, so all of them advance
+# together (and a rebalance moves partitions that are mid-way).
+MAX_IN_FLIGHT_PER_PARTITION = MAX_IN_FLIGHT // PARTITIONS
+DELAY_MS = 30
+
+
+def sizes(h):
+    """Requests per scenario: fewer under the sanitizers."""
+    return 2000 if h.env.sanitized else 3000
+
+
+def setup_scenario(h, name, n):
+    t = h.topics(name, PARTITIONS)
+    org = h.org(name)
+    h.db.add_email_org(org)
+    h.db.set_email_quota(org, limit=1000000)
+    mids = ["%s-%05d" % (name, i) for i in range(n)]
+    for mid in mids:
+        h.sender.produce(t.base, email_request(mid, org, delay_ms=DELAY_MS), key=mid)
+    h.sender.flush()
+    return t, org, mids
+
+
+def worker_env(h, t, log):
+    return h.worker_env(t, send_log=log, MAX_IN_FLIGHT=MAX_IN_FLIGHT,
+                        MAX_IN_FLIGHT_PER_PARTITION=MAX_IN_FLIGHT_PER_PARTITION,
+                        DRAIN_GRACE_MS=30000)
+
+
+def wait_lines(log, n, workers, timeout=120):
+    """Waits until the send log has at least n lines."""
+    deadline = time.time() + timeout
+    while len(log.lines()) < n:
+        for w in workers:
+            check(w.alive(), "worker %s exited (%s):\n%s" % (w.name, w.proc.poll(), w.tail()))
+        if time.time() > deadline:
+            raise CheckFailed("the send log has %d lines after %ss, waiting for %d" %
+                              (len(log.lines()), timeout, n))
+        time.sleep(0.01)
+
+
+def kill_on_send(log, w):
+    """SIGKILLs the worker the moment its send log grows: the sends just logged are likely
+    still on their way to the ledger, the window in which a crash makes a duplicate."""
+    size = log.size()
+    deadline = time.time() + 30
+    while log.size() == size and time.time() < deadline:
+        pass
+    kill_ms = now_ms()
+    w.kill()
+    return kill_ms
+
+
+def wait_all_final(st, mids, workers, timeout=180):
+    deadline = time.time() + timeout
+    want = set(mids)
+    while True:
+        st.poll(0.1)
+        done = set()
+        for r in st.records:
+            e = r.event
+            if isinstance(e, dict) and e.get("status") in FINAL_STATUSES:
+                done.add(e.get("message_id"))
+        if want <= done:
+            return
+        for w in workers:
+            check(w.alive(), "worker %s exited (%s):\n%s" % (w.name, w.proc.poll(), w.tail()))
+        if time.time() > deadline:
+            raise CheckFailed("%d of %d requests have no final status after %ss" %
+                              (len(want - done), len(want), timeout))
+
+
+def settle(st, seconds=1.0):
+    """Reads on for a moment, so an event that should not exist has time to show up."""
+    end = time.time() + seconds
+    while time.time() < end:
+        st.poll(0.1)
+
+
+def check_exactly_once(st, mids, sends, what):
+    """Every request sent exactly once and reported exactly once, SENT."""
+    by = st.by_mid()
+    counts = {}
+    for mid, _, _ in sends:
+        counts[mid] = counts.get(mid, 0) + 1
+    twice = sorted(m for m, c in counts.items() if c > 1)
+    check_eq(twice[:10], [], "%s: requests sent more than once (%d in all)" % (what, len(twice)))
+    never = sorted(set(mids) - set(counts))
+    check_eq(never[:10], [], "%s: requests never sent (%d in all)" % (what, len(never)))
+    check_eq(sorted(set(counts) - set(mids))[:10], [], what + ": sends of unknown requests")
+    bad = [(m, [e["status"] for e in by.get(m, [])]) for m in mids
+           if [e["status"] for e in by.get(m, [])] != ["SENT"]]
+    check_eq(bad[:10], [], "%s: requests without exactly one event, SENT (%d in all)"
+             % (what, len(bad)))
+    for m in mids:
+        e = by[m][0]
+        check_eq(e["provider_message_id"], "scripted-%s-1" % m, what + ": provider_message_id")
+
+
+def test_sigkill(h):
+    n = sizes(h)
+    t, org, mids = setup_scenario(h, "kill", n)
+    log = h.send_log("kill")
+    w = h.worker("kill", worker_env(h, t, log))
+    st = h.status_reader(t)
+    kills = []  # (kill time ms, send log size at the kill, the run's first byte)
+    run_start = 0
+    w.start()
+    for frac in (0.15, 0.3, 0.45, 0.6, 0.75):
+        wait_lines(log, int(n * frac), [w])
+        kill_ms = kill_on_send(log, w)
+        kills.append((kill_ms, log.size(), run_start))
+        run_start = log.size()
+        w.start()
+    wait_all_final(st, mids, [w])
+    settle(st)
+    check_eq(w.stop(), 0, "exit code after SIGTERM at the end")
+
+    by = st.by_mid()
+    lines = log.lines()
+    counts = {}
+    for mid, attempt, outcome in lines:
+        check_eq((attempt, outcome), (1, "OK"), "send line of " + mid)
+        counts[mid] = counts.get(mid, 0) + 1
+    check_eq(sorted(set(mids) - set(counts))[:10], [], "requests never sent")
+    check_eq(sorted(set(counts) - set(mids))[:10], [], "sends of unknown requests")
+
+    sent_then_dup = 0
+    extra_finals = 0
+    for m in mids:
+        statuses = [e["status"] for e in by.get(m, [])]
+        check(statuses and all(s in ("SENT", "DUPLICATE") for s in statuses),
+              "events of %s: %s" % (m, statuses))
+        check(statuses.count("SENT") <= 1, "%s has two SENT events: %s" % (m, statuses))
+        extra_finals += len(statuses) - 1
+        if "SENT" in statuses and "DUPLICATE" in statuses:
+            check_eq(statuses.index("SENT"), 0, "%s: DUPLICATE before SENT: %s" % (m, statuses))
+            sent_then_dup += 1
+        for e in by[m]:
+            check(e["provider_message_id"] is not None and
+                  e["provider_message_id"].startswith("scripted-%s-" % m),
+                  "%s: provider_message_id %r" % (m, e["provider_message_id"]))
+
+    # In flight at kill k: sent during run k before the kill, without a final status
+    # published before the kill.
+    final_at = {}
+    for m in mids:
+        final_at[m] = min(parse_time_ms(e["occurred_at"]) for e in by[m])
+    in_flight = []
+    for kill_ms, size, start in kills:
+        seg = log.lines_before(size)
+        # lines_before counts from the start of the file; keep this run's part.
+        before_run = len(log.lines_before(start))
+        run_lines = seg[before_run:]
+        f = {m for m, _, _ in run_lines if final_at.get(m, 1 << 62) >= kill_ms}
+        in_flight.append(f)
+    twice = {m: c for m, c in counts.items() if c > 1}
+    for m, c in twice.items():
+        at_kills = sum(1 for f in in_flight if m in f)
+        check(at_kills >= c - 1, "%s was sent %d times but in flight at only %d kills" %
+              (m, c, at_kills))
+    for i, f in enumerate(in_flight):
+        resent = [m for m in twice if m in f]
+        check(len(resent) <= MAX_IN_FLIGHT, "kill %d: %d requests sent again, more than the "
+              "in-flight bound %d" % (i + 1, len(resent), MAX_IN_FLIGHT))
+        check(len(f) <= MAX_IN_FLIGHT, "kill %d: %d requests in flight, more than the bound %d"
+              % (i + 1, len(f), MAX_IN_FLIGHT))
+
+    # The ledger agrees: every key SENT once, and each request sent again is marked resend.
+    rows = {r["idempotency_key"]: r for r in h.db.ledger(org)}
+    check_eq(len(rows), n, "ledger rows")
+    not_sent = [k for k, r in rows.items() if r["state"] != "SENT"]
+    check_eq(not_sent[:10], [], "ledger rows not SENT")
+    unmarked = [m for m in twice if not rows[m]["resend"]]
+    check_eq(unmarked[:10], [], "requests sent again whose ledger row is not marked resend")
+    print("  %d requests, %d kills: in flight at each kill %s; sent twice %d; "
+          "SENT then DUPLICATE %d; extra final events %d" %
+          (n, len(kills), [len(f) for f in in_flight], len(twice), sent_then_dup, extra_finals))
+
+
+def test_sigterm(h):
+    n = sizes(h) * 3 // 4
+    t, org, mids = setup_scenario(h, "term", n)
+    log = h.send_log("term")
+    w = h.worker("term", worker_env(h, t, log))
+    st = h.status_reader(t)
+    w.start()
+    wait_lines(log, n // 3, [w])
+    t0 = time.time()
+    w.term()
+    rc = w.wait(60)
+    check_eq(rc, 0, "exit code after SIGTERM mid-run")
+    stopped_at = len(log.lines())
+    check(stopped_at < n, "the worker finished everything before it was stopped")
+    w.start()
+    wait_all_final(st, mids, [w])
+    settle(st)
+    check_eq(w.stop(), 0, "exit code after the final SIGTERM")
+    check_exactly_once(st, mids, log.lines(), "after SIGTERM")
+    print("  %d requests; stopped after %d sends, in %.1fs" % (n, stopped_at, time.time() - t0))
+
+
+def test_rebalance(h):
+    n = sizes(h)
+    t, org, mids = setup_scenario(h, "rebal", n)
+    log_a = h.send_log("rebal-a")
+    log_b = h.send_log("rebal-b")
+    a = h.worker("rebal-a", worker_env(h, t, log_a))
+    b = h.worker("rebal-b", worker_env(h, t, log_b))
+    st = h.status_reader(t)
+    a.start()
+    wait_lines(log_a, n // 5, [a])
+    b.start()
+    b.wait_assigned(1, 60)
+
+    def total():
+        return len(log_a.lines()) + len(log_b.lines())
+
+    # The second replica leaves mid-way through its partitions.
+    wait_lines(log_b, n // 8, [a, b])
+    b_sent = len(log_b.lines())
+    rc = b.stop(60)
+    check_eq(rc, 0, "exit code of the replica that left")
+    check(total() < n, "everything was sent before the replica left")
+    wait_all_final(st, mids, [a])
+    settle(st)
+    check_eq(a.stop(), 0, "exit code of the replica that stayed")
+    check_exactly_once(st, mids, log_a.lines() + log_b.lines(), "rebalance")
+    check(b_sent > 0, "the second replica sent nothing")
+    print("  %d requests; replica b sent %d, a %d" % (n, len(log_b.lines()), len(log_a.lines())))
+
+
+if __name__ == "__main__":
+    sys.exit(run([test_sigkill, test_sigterm, test_rebalance], "pipeline_crash"))

@@ -1,0 +1,40 @@
+/*
+ * PostgreSQL connections for the callback handlers: ledger correlation (provider message
+ * id to our message_id) and callback de-duplication (migration 0010). A db_t serves one
+ * thread at a time and handlers run on many, so the pool hands out whole connections;
+ * a handler holds one only for its queries, never while it waits for Kafka.
+ */
+#ifndef WH_DBPOOL_H
+#define WH_DBPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "ledger.h"
+
+typedef struct wh_dbpool_s wh_dbpool_t;
+
+typedef enum {
+    WH_DB_OK = 0,
+    WH_DB_NOT_FOUND,   /* lookup: no such row; seen: not seen */
+    WH_DB_UNAVAILABLE, /* the database did not answer: the caller answers 503 */
+} wh_db_result_t;
+
+/* WEBHOOK_DB_POOL connections to DATABASE_URL. NULL with errstr when the first cannot
+ * connect or the schema lacks the tables. */
+wh_dbpool_t *wh_dbpool_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+void wh_dbpool_destroy(wh_dbpool_t *pool);
+
+/* The ledger row whose provider_message_id is `pmid` for `provider`. */
+wh_db_result_t wh_dbpool_lookup(wh_dbpool_t *pool, const char *provider, const char *pmid,
+                                ledger_row_t *row);
+/* WH_DB_OK when (org_id, key) was recorded by wh_dbpool_mark_seen(), WH_DB_NOT_FOUND if not. */
+wh_db_result_t wh_dbpool_seen(wh_dbpool_t *pool, const char *org_id, const char *key);
+/* Records (org_id, key) as published. */
+wh_db_result_t wh_dbpool_mark_seen(wh_dbpool_t *pool, const char *org_id, const char *key);
+
+/* Deletes de-duplication rows older than max_age_s seconds; returns how many, or -1. */
+long wh_dbpool_prune(wh_dbpool_t *pool, long max_age_s);
+
+#endif
