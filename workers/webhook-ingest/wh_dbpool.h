@@ -1,6 +1,6 @@
 /*
  * PostgreSQL connections for the callback handlers: ledger correlation (provider message
- * id to our message_id) and callback de-duplication (migration 0010). A db_t serves one
+ * id to our message_id) and callback de-duplication (migration 0005). A db_t serves one
  * thread at a time and handlers run on many, so the pool hands out whole connections;
  * a handler holds one only for its queries, never while it waits for Kafka.
  */
