@@ -15,6 +15,15 @@
  *                               403 TWILIO_20403, 404 TWILIO_20404, 429 TWILIO_20429,
  *                               503 TWILIO_20503, other 5xx TWILIO_20500; any other status
  *                               TWILIO_<status>, not retryable (Twilio's rule for 4xx)
+ * Transport failures: CONNECTION_FAILED, TLS_FAILED, TIMEOUT, all retryable.
+ *
+ * Retrying after a 5xx or a timeout is what the contract asks, but Twilio's create is not
+ * idempotent (it documents no idempotency key; X-Idempotency-Key is sent because the seed
+ * did, but Twilio documents no use of it): a request that timed out, or whose connection
+ * broke after it was written, may still have been accepted, and its retry then sends the
+ * message a second time. 429/20429 and a failure to connect are safe: the request was not
+ * processed.
+ *
  * HTTP 429 and code 20429 ask the organisation to slow down: `throttled` is set, with
  * Retry-After (delta-seconds or an HTTP date) as retry_after_ms when present.
  */

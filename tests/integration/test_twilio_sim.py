@@ -6,12 +6,16 @@ Needs only the built twilio-sim (NOTIFY_BUILD_DIR), which the test starts on a f
 loopback port and stops. Prints "N passed, N failed"; exits non-zero on a failure.
 """
 import base64
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -62,6 +66,76 @@ class Sim:
         return st, headers, doc
 
 
+class Receiver(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.calls = []
+        self.lock = threading.Lock()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+        with self.server.lock:
+            self.server.calls.append((self.path, dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def own_signature(token, url, pairs):
+    """providers.md section 3, independently of the C code."""
+    by_name = {}
+    for k, v in pairs:
+        by_name.setdefault(k, set()).add(v)
+    text = url + "".join(k + v for k in sorted(by_name) for v in sorted(by_name[k]))
+    return base64.b64encode(hmac.new(token.encode(), text.encode(), hashlib.sha1).digest()).decode()
+
+
+def check_callbacks(sim, good):
+    """Status callbacks to a URL with a query string: the exact URL is signed."""
+    try:
+        from twilio.request_validator import RequestValidator
+    except ImportError:
+        RequestValidator = None
+    rx = Receiver()
+    threading.Thread(target=rx.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d/cb/status?org=a%%20b&x=1" % rx.server_address[1]
+    try:
+        st, _, doc = sim.create(dict(good, StatusCallback=url))
+        check(st == 201, "a message with a StatusCallback (%d)" % st)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with rx.lock:
+                if len(rx.calls) >= 3:
+                    break
+            time.sleep(0.05)
+        with rx.lock:
+            calls = list(rx.calls)
+        statuses = []
+        for path, headers, body in calls:
+            pairs = urllib.parse.parse_qsl(body, keep_blank_values=True)
+            params = dict(pairs)
+            full = "http://127.0.0.1:%d%s" % (rx.server_address[1], path)
+            sig = headers.get("X-Twilio-Signature")
+            check(full == url, "the callback went to the exact URL (%s)" % full)
+            check(sig == own_signature(TOKEN, url, pairs),
+                  "signature matches an independent implementation (%r)" % params)
+            if RequestValidator:
+                check(RequestValidator(TOKEN).validate(url, params, sig),
+                      "signature passes twilio's RequestValidator")
+            check(params.get("MessageSid") == doc["sid"] and params.get("AccountSid") == SID,
+                  "callback names the message and account (%r)" % params)
+            statuses.append(params.get("MessageStatus"))
+        check(statuses == ["queued", "sent", "delivered"], "statuses in order (%r)" % statuses)
+    finally:
+        rx.shutdown()
+
+
 def expect_error(sim, form, status, code, what, **kw):
     st, headers, doc = sim.create(form, **kw)
     ok = st == status and doc is not None and doc.get("code") == code \
@@ -109,6 +183,8 @@ def main():
         st, _, doc = sim.create(dict(good, Body="\u00e9" * 1600))
         check(st == 201 and doc and doc["num_segments"] == "11",
               "1600 characters are accepted (%d %r)" % (st, doc and doc.get("num_segments")))
+
+        check_callbacks(sim, good)
 
         # Authentication.
         headers = expect_error(sim, good, 401, 20003, "wrong token", auth=(SID, "nope"))
@@ -175,11 +251,11 @@ def main():
 
         st, _, body = sim.request("GET", "/sim/stats", auth=None)
         stats = json.loads(body)
-        check(stats["created"] == 5 and stats["auth_failed"] == 3 and stats["dropped"] == 1,
+        check(stats["created"] == 6 and stats["auth_failed"] == 3 and stats["dropped"] == 1,
               "stats count what happened (%r)" % stats)
         st, _, body = sim.request("GET", "/sim/messages", auth=None)
         msgs = json.loads(body)
-        check(len(msgs) == 5 and msgs[0]["form"].startswith("To=%2B14155550100&From=%2B15005550006"),
+        check(len(msgs) == 6 and msgs[0]["form"].startswith("To=%2B14155550100&From=%2B15005550006"),
               "/sim/messages lists the raw forms (%r)" % msgs[:1])
     finally:
         proc.terminate()

@@ -66,8 +66,14 @@ def check(cond, what):
 
 
 def twilio_validator():
-    """The official helper's RequestValidator, installed (without its dependencies, which
-    the validator does not use) into a cache directory the first time."""
+    """The official helper's RequestValidator: Debian's python3-twilio (scripts/install-deps
+    installs it), else the PyPI package installed (without its dependencies, which the
+    validator does not use) into a cache directory the first time."""
+    try:
+        from twilio.request_validator import RequestValidator
+        return RequestValidator
+    except ImportError:
+        pass
     target = os.path.join(os.path.expanduser("~/.cache/notify-delivery"), "py-twilio-" + TWILIO_PY)
     if not os.path.isdir(os.path.join(target, "twilio")):
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 
 /* Twilio's answers are small JSON documents; anything past this is not read. */
 #define TWILIO_ENGINE_BODY_MAX (64 * 1024)
@@ -214,6 +215,9 @@ static void *twilio_engine_thread(void *arg)
 {
     twilio_engine_t *eng = arg;
 
+    /* Named so that top -H and perf tell it from the pipeline's threads. */
+    prctl(PR_SET_NAME, "twilio-http", 0, 0, 0);
+
     for (;;) {
         pthread_mutex_lock(&eng->lock);
         bool stop = eng->stop;
@@ -277,6 +281,11 @@ static void *twilio_engine_create(const cfg_t *cfg, metrics_registry_t *metrics,
     if (twilio_api_messages_url(eng->base_url, "AC00000000000000000000000000000000", probe,
                                 sizeof(probe)) != 0) {
         snprintf(errstr, errstr_size, "TWILIO_API_BASE_URL: too long");
+        goto fail;
+    }
+    if (eng->public_base[0] &&
+        twilio_api_status_callback_url(eng->public_base, "org", probe, REQUEST_URL_MAX) != 0) {
+        snprintf(errstr, errstr_size, "PUBLIC_BASE_URL: too long for a status callback URL");
         goto fail;
     }
     eng->spare = calloc(eng->max_active, sizeof(*eng->spare));
