@@ -37,13 +37,21 @@ static bool mimeenc_at_break(const char *s, size_t len, size_t i)
 
 int mimeenc_qp(mimebuf_t *b, const char *s, size_t len)
 {
-    size_t col = 0;
+    /* Staged in a local block and appended a block at a time: the message is built on the
+     * pipeline's database thread, where a call per byte shows. */
+    char out[4096];
+    size_t n = 0, col = 0;
     for (size_t i = 0; i < len; i++) {
+        if (n > sizeof(out) - 8) {
+            mimebuf_add(b, out, n);
+            n = 0;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c == '\r' || c == '\n') {
             if (c == '\r' && i + 1 < len && s[i + 1] == '\n')
                 i++;
-            mimebuf_add(b, "\r\n", 2);
+            out[n++] = '\r';
+            out[n++] = '\n';
             col = 0;
             continue;
         }
@@ -53,19 +61,23 @@ int mimeenc_qp(mimebuf_t *b, const char *s, size_t len)
         size_t width = literal ? 1 : 3;
         /* Keep room for the '=' of a soft break: at most 76 octets a line. */
         if (col + width > MIMEENC_BODY_LINE - 1) {
-            mimebuf_add(b, "=\r\n", 3);
+            out[n++] = '=';
+            out[n++] = '\r';
+            out[n++] = '\n';
             col = 0;
         }
         if (c == '.' && col == 0)
             literal = false, width = 3;
         if (literal) {
-            mimebuf_addc(b, (char)c);
+            out[n++] = (char)c;
         } else {
-            char esc[3] = {'=', mimeenc_hex[c >> 4], mimeenc_hex[c & 15]};
-            mimebuf_add(b, esc, 3);
+            out[n++] = '=';
+            out[n++] = mimeenc_hex[c >> 4];
+            out[n++] = mimeenc_hex[c & 15];
         }
         col += width;
     }
+    mimebuf_add(b, out, n);
     return b->toobig ? -1 : 0;
 }
 

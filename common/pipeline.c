@@ -39,6 +39,7 @@ struct pipeline_part_s {
     bool delayed;     /* the head is a retry copy that is not due yet */
     int64_t due_ms;   /* when the delayed head is due */
     int64_t delay_at; /* its offset: later messages polled meanwhile are dropped */
+    int64_t hold_at;  /* the lowest offset of a job that left unfinished, or -1 */
     int refs;         /* jobs holding it, plus one while assigned */
 };
 
@@ -127,11 +128,15 @@ static void pipeline_apply_all(pipeline_t *pl)
         pipeline_part_apply(pl, p);
 }
 
-/* Stores the offset after the finished prefix of a partition, if it is still ours. */
+/* Stores the offset after the finished prefix of a partition, if it is still ours. A job
+ * that left unfinished (abandoned at shutdown, its outcome not published) counts as done
+ * for the prefix, so the offset is held at it: Kafka must deliver it again. */
 static void pipeline_store_offset(pipeline_t *pl, pipeline_part_t *part, int64_t offset)
 {
     if (!part->assigned)
         return;
+    if (part->hold_at >= 0 && offset > part->hold_at)
+        offset = part->hold_at;
     rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(list, part->topic, part->partition)->offset = offset;
     rd_kafka_resp_err_t err = rd_kafka_offsets_store(pl->consumer, list);
@@ -159,6 +164,8 @@ static void pipeline_job_end(pipeline_t *pl, job_t *job, bool store)
 {
     pipeline_part_t *part = job->part;
     int64_t offset = offtrack_done(part->track, job->seq);
+    if (!store && (part->hold_at < 0 || job->msg->offset < part->hold_at))
+        part->hold_at = job->msg->offset;
     if (store && offset >= 0)
         pipeline_store_offset(pl, part, offset);
     part->in_flight--;
@@ -582,6 +589,7 @@ static void pipeline_on_assign(rd_kafka_t *rk, const rd_kafka_topic_partition_li
             abort();
         p->partition = tp->partition;
         p->track = offtrack_new();
+        p->hold_at = -1;
         p->assigned = true;
         p->refs = 1;
         p->next = pl->parts;

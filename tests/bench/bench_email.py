@@ -29,6 +29,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 from smtp_servers import SmtpSink  # noqa: E402
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far, from /proc."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def smtp_source_rate(port, count=20000):
     t0 = time.monotonic()
     subprocess.run(["smtp-source", "-d", "-s", "8", "-m", str(count), "-l", "2048",
@@ -85,7 +92,10 @@ def main():
 
         log = tempfile.NamedTemporaryFile(prefix="bench-email-", suffix=".log", delete=False)
         wenv = dict(env, TOPIC_EMAIL=base, TOPIC_STATUS=status, CONSUMER_GROUP=tag,
-                    HTTP_ADDR="127.0.0.1:0", LOG_LEVEL="warn", TOPIC_AUTO_CREATE="false")
+                    HTTP_ADDR="127.0.0.1:0", LOG_LEVEL="warn", TOPIC_AUTO_CREATE="false",
+                    MAX_IN_FLIGHT=os.environ.get("MAX_IN_FLIGHT", "20000"),
+                    MAX_IN_FLIGHT_PER_PARTITION=os.environ.get("MAX_IN_FLIGHT_PER_PARTITION",
+                                                               "5000"))
         worker = subprocess.Popen([build + "/email-worker"], env=wenv, stdout=log, stderr=log)
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": tag + "-watch"})
         tps = [TopicPartition(status, p) for p in range(partitions)]
@@ -104,6 +114,7 @@ def main():
                                  (worker.returncode, log.name))
             time.sleep(0.02)
         end = time.monotonic()
+        cpu = cpu_seconds(worker.pid)
         consumer.close()
         if done < n:
             raise SystemExit("only %d of %d status events within the time limit" % (done, n))
@@ -112,6 +123,8 @@ def main():
                                       rate))
         print("%-58s %10.0f msg/s" % ("reference: smtp-source -d -s 8 -m 20000 -l 2048", reference))
         print("%-58s %10.2f" % ("ratio worker / smtp-source", rate / reference))
+        print("%-58s %10.1f us/msg" % ("email-worker CPU per message (all threads)",
+                                       cpu * 1e6 / n))
         print("(%d requests, %d partitions; first to last status event in %.2f s; load %.2f)"
               % (n, partitions, end - first, os.getloadavg()[0]))
     finally:

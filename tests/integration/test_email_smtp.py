@@ -22,9 +22,12 @@ random tag. It checks:
   - a server offering only AUTH LOGIN: SENT through LOGIN;
   - a server that never greets: RETRY_SCHEDULED TIMEOUT after SMTP_TIMEOUT_MS;
   - a recipient refused (550 5.1.1) among accepted ones: SENT to the others; the only
-    recipient refused: FAILED RECIPIENT_REJECTED;
+    recipient refused: FAILED RECIPIENT_REJECTED (this server advertises PIPELINING, so
+    the envelope goes pipelined; the pool's server does not, so it goes command by command);
   - a message over the server's advertised SIZE: FAILED MESSAGE_TOO_LARGE before sending;
   - bad requests (an invalid cc address, no body): FAILED INVALID_EMAIL / INVALID_REQUEST;
+    a disabled organisation and one without configuration: FAILED PROVIDER_DISABLED /
+    UNKNOWN_ORG; a row whose from address is not one (a header injection): CONFIG_ERROR;
   - the pool: 12 messages of one organisation with pool_size 2 use at most 2 connections;
     a kept connection the server dropped while idle is replaced without a retry (both
     messages SENT on attempt 1, over two connections).
@@ -95,7 +98,7 @@ def main():
             servers.append(s)
             return s
 
-        s_starttls = server(tls="starttls", cert=pki.server, auth=(user, pw),
+        s_starttls = server(tls="starttls", cert=pki.server, auth=(user, pw), pipelining=True,
                             reject={"gone@example.org": "550 5.1.1 <gone@example.org>: "
                                                         "Recipient address rejected: User "
                                                         "unknown"})
@@ -134,6 +137,15 @@ def main():
             add_org(h, org, port, **kw)
             orgs[name] = org
 
+        disabled = h.org("em-disabled")
+        add_org(h, disabled, s_plain.port)
+        h.db.q("UPDATE email_provider_config SET enabled = false WHERE org_id = %s", (disabled,))
+        unknown = h.org("em-unknown")
+        badfrom = h.org("em-badfrom")
+        add_org(h, badfrom, s_plain.port)
+        h.db.q("UPDATE email_provider_config SET from_email = %s WHERE org_id = %s",
+               ("a@acme.example\r\nBcc: spy@evil.example", badfrom))
+
         t = h.topics("email", partitions=2)
         env = h.worker_env(t, RETRY_DELAYS_MS="60000,60001,60002,60003",
                            SMTP_TIMEOUT_MS="3000")
@@ -169,6 +181,12 @@ def main():
                           payload={"textBody": "login"}),
             "silent": dict(org_id=orgs["silent"], to="bob@example.org", subject="silent",
                            payload={"textBody": "silent"}),
+            "disabled": dict(org_id=disabled, to="bob@example.org", subject="x",
+                             payload={"textBody": "x"}),
+            "unknown": dict(org_id=unknown, to="bob@example.org", subject="x",
+                            payload={"textBody": "x"}),
+            "badfrom": dict(org_id=badfrom, to="bob@example.org", subject="x",
+                            payload={"textBody": "x"}),
             "partial": dict(org_id=orgs["starttls"], to="bob@example.org", subject="partial",
                             payload={"textBody": "partial", "cc": "gone@example.org"}),
             "rejected": dict(org_id=orgs["starttls"], to="gone@example.org", subject="rej",
@@ -298,10 +316,18 @@ def main():
         w.wait_log(lambda l: l.get("msg", "").startswith("recipient refused")
                    and l.get("recipient") == "gone@example.org", 10, "the refused recipient log")
         expect("rejected", "FAILED", "RECIPIENT_REJECTED", False)
+        # The refused transaction was ended with RSET and its connection kept: everything
+        # this organisation sent went over at most its pool_size (2) connections.
+        check(len(s_starttls.resets) >= 1, "rejected: RSET after the refused transaction")
+        check(1 <= len(set(s_starttls.peers)) <= 2,
+              "starttls: connections reused (%d)" % len(set(s_starttls.peers)))
         expect("toolarge", "FAILED", "MESSAGE_TOO_LARGE", False)
         check(s_small.received() == [], "toolarge: nothing sent over SIZE")
         expect("badcc", "FAILED", "INVALID_EMAIL", False)
         expect("nobody", "FAILED", "INVALID_REQUEST", False)
+        expect("disabled", "FAILED", "PROVIDER_DISABLED", False)
+        expect("unknown", "FAILED", "UNKNOWN_ORG", False)
+        expect("badfrom", "FAILED", "CONFIG_ERROR", False)
 
         # --- the pool -----------------------------------------------------------------------
         pool_mids = []

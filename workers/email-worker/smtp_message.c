@@ -25,6 +25,14 @@ int smtp_message_build(const request_t *req, const provcfg_email_t *cfg, size_t 
                           "from_email of the organisation is not a valid address");
         return -1;
     }
+    /* The row's reply-to goes into a header as it is: it must be an address, nothing that
+     * could end the line. */
+    if (cfg->reply_to_email && emailaddr_validate(cfg->reply_to_email, strlen(cfg->reply_to_email),
+                                                  errstr, sizeof(errstr)) != 0) {
+        smtp_message_fail(result, ERRCODE_CONFIG_ERROR,
+                          "reply_to_email of the organisation is not a valid address");
+        return -1;
+    }
     if (mime_message_id(req->idempotency_key, cfg->from_email, out->message_id,
                         sizeof(out->message_id)) != 0) {
         smtp_message_fail(result, ERRCODE_INVALID_REQUEST, "cannot form a Message-ID");

@@ -25,9 +25,9 @@ typedef struct smtp_message_s {
 
 /*
  * Builds the message for `req` with `cfg` (from address and name, reply-to), at most
- * max_size octets. Returns 0, or -1 with `result` filled: CONFIG_ERROR for a from address
- * that is not an addr-spec, MESSAGE_TOO_LARGE, INVALID_REQUEST for a request without a
- * body. Release with smtp_message_free().
+ * max_size octets. Returns 0, or -1 with `result` filled: CONFIG_ERROR for a from or
+ * reply-to address of the row that is not an addr-spec, MESSAGE_TOO_LARGE, INVALID_REQUEST for a
+ * request without a body. Release with smtp_message_free().
  */
 int smtp_message_build(const request_t *req, const provcfg_email_t *cfg, size_t max_size,
                        int64_t now_ms, smtp_message_t *out, sender_result_t *result);

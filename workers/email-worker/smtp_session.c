@@ -1,5 +1,6 @@
 #include "smtp_session.h"
 
+#include "mimebuf.h"
 #include "smtp_tls.h"
 #include "timefmt.h"
 
@@ -249,25 +250,151 @@ static void smtp_session_reset(smtp_session_t *s)
         s->usable = false;
 }
 
-int smtp_session_send(smtp_session_t *s, const char *from, const char *const *rcpts, size_t count,
-                      const char *msg, size_t len, smtp_rcpt_result_t *rcpt, smtp_failure_t *fail,
-                      bool *data_sent)
+/* Reads one reply, every line of it, as libetpan would: the code of the last line, the
+ * texts after "NNN-"/"NNN " joined by '\n' into `text`. Returns the code, or 0 when the
+ * connection failed or the server sent something that is not a reply. */
+static int smtp_session_read_reply(smtp_session_t *s, char *text, size_t size)
 {
-    *data_sent = false;
-    for (size_t i = 0; i < count; i++)
-        memset(&rcpt[i], 0, sizeof(rcpt[i]));
+    MMAPString *buf = mmap_string_new("");
+    int code = 0;
+    size_t n = 0;
+    if (buf == NULL)
+        abort();
+    text[0] = '\0';
+    for (;;) {
+        char *line = mailstream_read_line_remove_eol(s->smtp->stream, buf);
+        if (line == NULL || strlen(line) < 3 || !isdigit((unsigned char)line[0]) ||
+            !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2])) {
+            code = 0;
+            break;
+        }
+        code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        const char *t = line[3] ? line + 4 : "";
+        int w = snprintf(text + n, size - n, "%s%s", n ? "\n" : "", t);
+        if (w > 0)
+            n = n + (size_t)w < size ? n + (size_t)w : size - 1;
+        if (line[3] != '-')
+            break;
+    }
+    mmap_string_free(buf);
+    return code;
+}
 
+/* A failure from a reply read by smtp_session_read_reply(). */
+static void smtp_session_reply_fail(smtp_session_t *s, smtpreply_stage_t stage, int code,
+                                    const char *text, smtp_failure_t *fail)
+{
+    memset(fail, 0, sizeof(*fail));
+    fail->stage = stage;
+    fail->enhanced = s->enhanced;
+    fail->code = code;
+    if (code == 0) {
+        fail->local = ERRCODE_CONNECTION_FAILED;
+        snprintf(fail->text, sizeof(fail->text), "connection lost (during %s)",
+                 smtpreply_stage_name(stage));
+        s->usable = false;
+        return;
+    }
+    smtp_session_text(fail->text, sizeof(fail->text), text);
+    if (code == 421)
+        s->usable = false;
+}
+
+/*
+ * The envelope with PIPELINING (RFC 2920): MAIL, every RCPT and DATA go in one write, and
+ * the replies are read in order; two round trips a message instead of three plus one per
+ * recipient. Returns 0 when DATA was answered 354 with at least one recipient accepted.
+ */
+static int smtp_session_envelope_pipelined(smtp_session_t *s, const char *from,
+                                           const char *const *rcpts, size_t count, size_t len,
+                                           smtp_rcpt_result_t *rcpt, smtp_failure_t *fail)
+{
+    mimebuf_t cmd;
+    char text[1024];
+    mimebuf_init(&cmd, (count + 2) * 300);
+    mimebuf_adds(&cmd, "MAIL FROM:<");
+    mimebuf_adds(&cmd, from);
+    mimebuf_adds(&cmd, ">");
+    if (s->smtp->esmtp & MAILSMTP_ESMTP_SIZE) {
+        char size[32];
+        snprintf(size, sizeof(size), " SIZE=%zu", len);
+        mimebuf_adds(&cmd, size);
+    }
+    mimebuf_adds(&cmd, "\r\n");
+    for (size_t i = 0; i < count; i++) {
+        mimebuf_adds(&cmd, "RCPT TO:<");
+        mimebuf_adds(&cmd, rcpts[i]);
+        mimebuf_adds(&cmd, ">\r\n");
+    }
+    mimebuf_adds(&cmd, "DATA\r\n");
+    bool written = !cmd.toobig &&
+                   mailstream_write(s->smtp->stream, cmd.data, cmd.len) == (ssize_t)cmd.len &&
+                   mailstream_flush(s->smtp->stream) == 0;
+    mimebuf_free(&cmd);
+    if (!written) {
+        smtp_session_reply_fail(s, SMTPREPLY_MAIL, 0, "", fail);
+        return -1;
+    }
+
+    /* `fail` holds the MAIL failure, else the first refused recipient, unless the
+     * connection went (421, no reply), which always decides. */
+    bool mail_failed = false, have_fail = false;
+    int code = smtp_session_read_reply(s, text, sizeof(text));
+    if (code / 100 != 2) {
+        smtp_session_reply_fail(s, SMTPREPLY_MAIL, code, text, fail);
+        mail_failed = have_fail = true;
+        if (!s->usable)
+            return -1;
+    }
+    size_t accepted = 0;
+    for (size_t i = 0; i < count; i++) {
+        code = smtp_session_read_reply(s, text, sizeof(text));
+        if (code / 100 == 2) {
+            rcpt[i].code = 250;
+            accepted++;
+            continue;
+        }
+        smtp_failure_t f;
+        smtp_session_reply_fail(s, SMTPREPLY_RCPT, code, text, &f);
+        rcpt[i].code = code;
+        snprintf(rcpt[i].text, sizeof(rcpt[i].text), "%.*s", (int)sizeof(rcpt[i].text) - 1, f.text);
+        if (!have_fail || !s->usable) {
+            *fail = f;
+            have_fail = true;
+        }
+        if (!s->usable)
+            return -1;
+    }
+    code = smtp_session_read_reply(s, text, sizeof(text));
+    if (mail_failed || accepted == 0) {
+        /* DATA accepted with nothing worth sending: ending it with "." could deliver an
+         * empty message, so the connection is dropped and the server discards it. */
+        if (code == 354 || code == 0)
+            s->usable = false;
+        return -1;
+    }
+    if (code != 354) {
+        smtp_session_reply_fail(s, SMTPREPLY_DATA, code, text, fail);
+        return -1;
+    }
+    return 0;
+}
+
+/* The envelope one command at a time, for servers without PIPELINING. */
+static int smtp_session_envelope_serial(smtp_session_t *s, const char *from,
+                                        const char *const *rcpts, size_t count, size_t len,
+                                        smtp_rcpt_result_t *rcpt, smtp_failure_t *fail)
+{
     int64_t t0 = timefmt_mono_ms();
     int r = (s->smtp->esmtp & MAILSMTP_ESMTP_SIZE)
                 ? mailesmtp_mail_size(s->smtp, from, 0, NULL, len)
                 : mailsmtp_mail(s->smtp, from);
     if (r != MAILSMTP_NO_ERROR) {
         smtp_session_fail(s, SMTPREPLY_MAIL, r, t0, fail);
-        goto fail;
+        return -1;
     }
 
     size_t accepted = 0;
-    smtp_failure_t first;
     bool have_first = false;
     for (size_t i = 0; i < count; i++) {
         t0 = timefmt_mono_ms();
@@ -282,31 +409,44 @@ int smtp_session_send(smtp_session_t *s, const char *from, const char *const *rc
         rcpt[i].code = f.code;
         snprintf(rcpt[i].text, sizeof(rcpt[i].text), "%.*s", (int)sizeof(rcpt[i].text) - 1, f.text);
         if (!have_first || !s->usable) {
-            first = f;
+            *fail = f;
             have_first = true;
         }
-        if (!s->usable) {
-            *fail = first;
-            goto fail;
-        }
+        if (!s->usable)
+            return -1;
     }
-    if (accepted == 0) {
-        *fail = first;
-        goto fail;
-    }
+    if (accepted == 0)
+        return -1; /* *fail holds the first refusal */
 
     t0 = timefmt_mono_ms();
     r = mailsmtp_data(s->smtp);
     if (r != MAILSMTP_NO_ERROR) {
         smtp_session_fail(s, SMTPREPLY_DATA, r, t0, fail);
-        goto fail;
+        return -1;
     }
+    return 0;
+}
+
+int smtp_session_send(smtp_session_t *s, const char *from, const char *const *rcpts, size_t count,
+                      const char *msg, size_t len, smtp_rcpt_result_t *rcpt, smtp_failure_t *fail,
+                      bool *data_sent)
+{
+    *data_sent = false;
+    for (size_t i = 0; i < count; i++)
+        memset(&rcpt[i], 0, sizeof(rcpt[i]));
+
+    int env = (s->smtp->esmtp & MAILSMTP_ESMTP_PIPELINING)
+                  ? smtp_session_envelope_pipelined(s, from, rcpts, count, len, rcpt, fail)
+                  : smtp_session_envelope_serial(s, from, rcpts, count, len, rcpt, fail);
+    if (env != 0)
+        goto fail;
+
     /* libetpan ends the data with CRLF "." CRLF itself: the message's own last CRLF is
      * left out, or the receiver would see an extra empty line. */
     size_t n = len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n' ? len - 2 : len;
     *data_sent = true;
-    t0 = timefmt_mono_ms();
-    r = mailsmtp_data_message(s->smtp, msg, n);
+    int64_t t0 = timefmt_mono_ms();
+    int r = mailsmtp_data_message(s->smtp, msg, n);
     if (r != MAILSMTP_NO_ERROR) {
         smtp_session_fail(s, SMTPREPLY_DATA, r, t0, fail);
         goto fail;

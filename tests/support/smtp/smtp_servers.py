@@ -79,6 +79,19 @@ class _Handler:
             self.server.peers.append(session.peer)
         return "250 2.0.0 Ok: queued"
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # aiosmtpd reads commands one line at a time, so pipelined commands just work; it
+        # only does not say so. Advertised on request, to exercise a client's PIPELINING.
+        session.host_name = hostname
+        if self.server.pipelining:
+            responses.insert(len(responses) - 1, "250-PIPELINING")
+        return responses
+
+    async def handle_RSET(self, server, session, envelope):
+        with self.server.lock:
+            self.server.resets.append(session.peer)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.server.reject:
             return self.server.reject[address]
@@ -90,11 +103,11 @@ class SmtpServer:
     """tls: None, "starttls" (required before AUTH and mail) or "implicit"; cert: (cert,
     key); auth: (user, password) to require AUTH; size: the SIZE limit to advertise;
     reject: {address: reply} for RCPT TO; idle_timeout: seconds after which the server drops
-    an idle connection. `peers` holds the client address of each message's connection, so
-    a test can count connections."""
+    an idle connection; pipelining: advertise PIPELINING. `peers` holds the client address of each message's connection, so
+    a test can count connections; `resets` the client address of each RSET."""
 
     def __init__(self, tls=None, cert=None, auth=None, size=None, reject=None,
-                 idle_timeout=None, exclude_auth=None):
+                 idle_timeout=None, exclude_auth=None, pipelining=False):
         self.tls = tls
         self.cert = cert
         self.auth = auth
@@ -102,8 +115,10 @@ class SmtpServer:
         self.reject = reject or {}
         self.messages = []
         self.peers = []
+        self.resets = []
         self.idle_timeout = idle_timeout
         self.exclude_auth = exclude_auth
+        self.pipelining = pipelining
         self.auth_attempts = []
         self.lock = threading.Lock()
         self.port = None
