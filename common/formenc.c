@@ -1,5 +1,7 @@
 #include "formenc.h"
 
+#include "hex.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,17 +14,6 @@ struct formenc_s {
     char *storage;
 };
 
-static int formenc_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes in[0..len) into out, NUL-terminates it, and returns the bytes written plus one,
  * or 0 when the text is malformed. */
 static size_t formenc_decode(const char *in, size_t len, char *out)
@@ -33,8 +24,8 @@ static size_t formenc_decode(const char *in, size_t len, char *out)
         if (c == '+') {
             c = ' ';
         } else if (c == '%') {
-            int hi = i + 1 < len ? formenc_hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? formenc_hexval(in[i + 2]) : -1;
+            int hi = i + 1 < len ? hex_digit_value((unsigned char)in[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_digit_value((unsigned char)in[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return 0;
             c = (char)(hi << 4 | lo);

@@ -19,8 +19,7 @@ int hex_encode(const void *data, size_t len, char *out, size_t out_size)
     return 0;
 }
 
-/* The value of one hex digit, or -1. */
-static int hex_value(unsigned char c)
+int hex_digit_value(unsigned char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -41,7 +40,8 @@ int hex_decode(const char *text, size_t text_len, void *out, size_t out_size, si
     if (text_len / 2 > out_size)
         return HEX_ERR_SPACE;
     for (size_t i = 0; i < text_len; i += 2) {
-        int hi = hex_value((unsigned char)text[i]), lo = hex_value((unsigned char)text[i + 1]);
+        int hi = hex_digit_value((unsigned char)text[i]),
+            lo = hex_digit_value((unsigned char)text[i + 1]);
         if ((hi | lo) < 0)
             return HEX_ERR_INVALID;
         o[i / 2] = (unsigned char)(hi << 4 | lo);

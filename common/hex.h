@@ -24,4 +24,7 @@ int hex_encode(const void *data, size_t len, char *out, size_t out_size);
  */
 int hex_decode(const char *text, size_t text_len, void *out, size_t out_size, size_t *out_len);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_digit_value(unsigned char c);
+
 #endif
