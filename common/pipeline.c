@@ -78,6 +78,8 @@ struct pipeline_s {
 };
 
 static pipeline_t *pipeline_signal_target;
+/* A SIGTERM or SIGINT that came before there was a pipeline to stop (during start-up). */
+static volatile sig_atomic_t pipeline_signalled;
 
 /* --- partitions ---------------------------------------------------------------------- */
 
@@ -815,6 +817,7 @@ fail:
 static void pipeline_on_signal(int sig)
 {
     (void)sig;
+    pipeline_signalled = 1;
     if (pipeline_signal_target)
         pipeline_stop(pipeline_signal_target);
 }
@@ -917,12 +920,8 @@ void pipeline_destroy(pipeline_t *pl)
 int pipeline_main(const cfg_t *cfg, const char *name, const sender_ops_t *ops)
 {
     char errstr[512];
-    pipeline_t *pl = pipeline_new(cfg, name, ops, errstr, sizeof(errstr));
-    if (pl == NULL) {
-        log_kv(LOG_LEVEL_ERROR, "start-up failed", "error", errstr, NULL);
-        return 1;
-    }
-    pipeline_signal_target = pl;
+    /* The handler goes in first: a SIGTERM while starting (the consumer may have joined its
+     * group already) must stop the worker cleanly, not kill it. */
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = pipeline_on_signal;
@@ -930,6 +929,14 @@ int pipeline_main(const cfg_t *cfg, const char *name, const sender_ops_t *ops)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    pipeline_t *pl = pipeline_new(cfg, name, ops, errstr, sizeof(errstr));
+    if (pl == NULL) {
+        log_kv(LOG_LEVEL_ERROR, "start-up failed", "error", errstr, NULL);
+        return 1;
+    }
+    pipeline_signal_target = pl;
+    if (pipeline_signalled)
+        pipeline_stop(pl);
     int rc = pipeline_run(pl);
     pipeline_destroy(pl);
     pipeline_signal_target = NULL;

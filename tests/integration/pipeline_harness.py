@@ -17,6 +17,7 @@ import datetime
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,7 +277,7 @@ class Topics:
 
 
 def create_topics(env, names, partitions=4):
-    admin = AdminClient({"bootstrap.servers": env.bootstrap})
+    admin = AdminClient({"bootstrap.servers": env.bootstrap, "log_level": 3})
     futures = admin.create_topics(
         [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in names],
         operation_timeout=30, request_timeout=30)
@@ -303,7 +304,7 @@ def create_topics(env, names, partitions=4):
 
 def delete_topics(env, names):
     try:
-        admin = AdminClient({"bootstrap.servers": env.bootstrap})
+        admin = AdminClient({"bootstrap.servers": env.bootstrap, "log_level": 3})
         for f in admin.delete_topics(list(names), operation_timeout=10).values():
             try:
                 f.result(timeout=20)
@@ -428,9 +429,6 @@ class Reader:
             if time.time() > deadline:
                 raise CheckFailed("timed out after %ss waiting for %s" % (timeout, what))
 
-    def on(self, topic):
-        return [r for r in self.records if r.topic == topic]
-
     def close(self):
         self.c.close()
 
@@ -457,19 +455,6 @@ class StatusReader(Reader):
 
     def statuses(self, mid):
         return [e["status"] for e in self.events(mid)]
-
-    def wait_status(self, mid, status, timeout, count=1):
-        self.until(lambda: self.statuses(mid).count(status) >= count, timeout,
-                   "%s of %s (so far %s)" % (status, mid, "?"))
-        return [e for e in self.events(mid) if e["status"] == status][count - 1]
-
-    def final_count(self, mids):
-        fin = set()
-        for r in self.records:
-            e = r.event
-            if isinstance(e, dict) and e.get("status") in FINAL_STATUSES:
-                fin.add(e.get("message_id"))
-        return len(fin & set(mids))
 
 
 # --- the worker process ---------------------------------------------------------------
@@ -501,22 +486,20 @@ class SendLog:
             return 0
 
     def lines_before(self, size):
-        """The lines within the first `size` bytes (the file as it was at some moment)."""
+        """The lines within the first `size` bytes (the file as it was at some moment), as
+        (message_id, attempt, outcome) strings."""
         try:
             with open(self.path, "rb") as f:
                 data = f.read(size)
         except FileNotFoundError:
             return []
-        return [tuple(l.split(" ")) for l in data.decode().splitlines() if l]
+        return [tuple(line.split(" ")) for line in data.decode().splitlines() if line]
 
     def counts(self):
         out = {}
         for mid, _, _ in self.lines():
             out[mid] = out.get(mid, 0) + 1
         return out
-
-    def sends_of(self, mid):
-        return [l for l in self.lines() if l[0] == mid]
 
 
 class Worker:
@@ -532,6 +515,7 @@ class Worker:
         self.err_path = None
         self.starts = 0
         self.rcs = []
+        self.err_paths = []  # every run's stderr
 
     def start(self):
         check(self.proc is None or self.proc.poll() is not None, "worker %s already running"
@@ -539,15 +523,23 @@ class Worker:
         self.starts += 1
         self.log_path = os.path.join(self.h.tmpdir, "%s.%d.log" % (self.name, self.starts))
         self.err_path = os.path.join(self.h.tmpdir, "%s.%d.err" % (self.name, self.starts))
+        self.err_paths.append(self.err_path)
         with open(self.log_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen([self.h.env.worker_bin], env=self.env, stdout=out,
                                          stderr=err, stdin=subprocess.DEVNULL)
-        self.started_at = time.time()
         return self
 
-    @property
-    def pid(self):
-        return self.proc.pid if self.proc else None
+    def threads(self):
+        """Threads of the process now (0 when it is gone). The worker has one until main()
+        starts its database stage and Kafka clients: more means it is starting up."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("Threads:"):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -584,10 +576,8 @@ class Worker:
                 held[line.get("topic")] = held.get(line.get("topic"), 0) - 1
         return sum(v for v in held.values() if v > 0)
 
-    def wait_started(self, timeout=60):
-        self.wait_log(lambda l: l.get("msg") == "started", timeout, "the worker's start")
-
     def wait_assigned(self, n=1, timeout=60):
+        """Waits until this run holds at least n partitions."""
         deadline = time.time() + timeout
         while self.assigned() < n:
             check(self.alive(), "worker %s exited (%s) before getting partitions:\n%s" %
@@ -595,17 +585,6 @@ class Worker:
             if time.time() > deadline:
                 raise CheckFailed("worker %s holds %d partitions after %ss, expected %d" %
                                   (self.name, self.assigned(), timeout, n))
-            time.sleep(0.1)
-
-    def wait_log(self, pred, timeout, what):
-        deadline = time.time() + timeout
-        while True:
-            if any(pred(l) for l in self.log()):
-                return
-            check(self.alive(), "worker %s exited (%s) waiting for %s:\n%s" %
-                  (self.name, self.proc.poll(), what, self.tail()))
-            if time.time() > deadline:
-                raise CheckFailed("timed out after %ss waiting for %s" % (timeout, what))
             time.sleep(0.1)
 
     def tail(self, n=15):
@@ -644,10 +623,17 @@ class Worker:
         return self.wait(timeout)
 
     def sanitizer_report(self):
-        text = self.stderr_text()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            if marker in text:
-                return text
+        """The stderr of the first run with an AddressSanitizer, LeakSanitizer or
+        UndefinedBehaviorSanitizer report, or None."""
+        for path in self.err_paths:
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    return text
         return None
 
 
@@ -745,7 +731,7 @@ class Harness:
         if not self.keep:
             for t in self.topic_sets:
                 delete_topics(self.env, t.all())
-            subprocess.run(["rm", "-rf", self.tmpdir])
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
         else:
             print("kept: " + self.tmpdir)
 
@@ -843,6 +829,9 @@ def run(cases, harness_name, setup=None):
         for name, text in reports:
             failed += 1
             print("FAIL sanitizer report from worker %s:\n%s" % (name, text[-6000:]))
+    except SystemExit as e:
+        failed += 1
+        print("FAIL %s" % e)
     except Exception:
         failed += 1
         print("FAIL setup: unexpected error")

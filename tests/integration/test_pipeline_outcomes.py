@@ -17,11 +17,14 @@ parallel, then each case checks, exactly:
 
 import os
 import sys
+import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pipeline_harness import (CheckFailed, canonical, check, check_eq, check_event_shape,  # noqa: E402
-                              email_request, now_ms, parse_time_ms, run, twilio_request)
+from pipeline_harness import (  # noqa: E402
+    CheckFailed, canonical, check, check_eq, check_event_shape, email_request, now_ms,
+    parse_time_ms, run, twilio_request)
 
 # Tier delays, shrunk. The gaps between them leave room for the wait-based tier choices:
 # a 5000 ms throttle or quota wait lands on the third tier (6000 ms) as long as it is
@@ -53,7 +56,6 @@ def pump(ctx):
 
 
 def wait(ctx, pred, what, timeout=TIMEOUT):
-    import time
     deadline = time.time() + timeout
     while not pred():
         for w in (ctx.email, ctx.sms):
@@ -236,12 +238,13 @@ def setup(h):
     produce("sms_long", twilio_request("s-long", ctx.org_sms, body="a" * 161), sms=True)
     produce("sms_ucs2", twilio_request("s-ucs2", ctx.org_sms, body="Привет " * 10 + "!"),
             sms=True)
-    produce("sms_retry", twilio_request("s-retry", ctx.org_sms, script=["RETRY:TWILIO_20429", "OK"]),
-            sms=True)
+    produce("sms_retry", twilio_request("s-retry", ctx.org_sms,
+                                        script=["RETRY:TWILIO_20429", "OK"]), sms=True)
     produce("sms_badphone", twilio_request("s-badphone", ctx.org_sms, to="0123"), sms=True)
     h.sender.flush()
     for name, p in ctx.prod.items():
-        check(p.error is None and p.offset is not None, "produce of %s failed: %s" % (name, p.error))
+        check(p.error is None and p.offset is not None,
+              "produce of %s failed: %s" % (name, p.error))
     return ctx
 
 

@@ -20,6 +20,7 @@ import os
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pipeline_harness import (CheckFailed, check, check_eq, email_request,  # noqa: E402
@@ -52,17 +53,20 @@ def test_retry_waits_and_nothing_else_does(h):
             "Z": key_for_partition("z", 0, PARTITIONS)}
     mids = {n: "m-%s" % n for n in keys}
     fresh = []  # (mid, produced record)
-    first_seen = {}  # name -> time the attempt-2 send line was first seen
-    last_absent = {}  # name -> time of the last read of the send log without it
+    # The send log is read every few milliseconds. A line seen by a read that ended at t was
+    # written before t; a line missing from a read that began at t was written after t.
+    first_seen = {}  # name -> end of the first read that showed its attempt-2 send
+    last_absent = {}  # name -> start of the last read that did not
 
     def watch_log():
-        t_read = now_ms()
+        t_start = now_ms()
         lines = log.lines()
+        t_end = now_ms()
         for n, mid in mids.items():
             if any(m == mid and a == 2 for m, a, _ in lines):
-                first_seen.setdefault(n, t_read)
+                first_seen.setdefault(n, t_end)
             else:
-                last_absent[n] = t_read
+                last_absent[n] = t_start
 
     next_fresh = [time.time()]
 
@@ -172,9 +176,9 @@ def test_retry_waits_and_nothing_else_does(h):
     counts = log.counts()
     twice = [m for m, c in counts.items() if m.startswith("fresh-") and c != 1]
     check_eq(twice, [], "fresh requests not sent exactly once")
-    print("  %d fresh requests, median %d ms, slowest %d ms; copies processed %s ms after due" %
-          (len(fresh), median, latencies[-1], {n: parse_time_ms(st.events(mids[n])[1]["occurred_at"]) - due[n]
-                               for n in mids}))
+    late = {n: parse_time_ms(st.events(mids[n])[1]["occurred_at"]) - due[n] for n in mids}
+    print("  %d fresh requests, median %d ms, slowest %d ms; copies processed %s ms after due"
+          % (len(fresh), median, latencies[-1], late))
     check_eq(w.stop(), 0, "exit code after SIGTERM")
 
 
