@@ -530,6 +530,34 @@ static void dbstage_lane_destroy(dbstage_lane_t *lane)
     db_destroy(lane->db);
 }
 
+/*
+ * Records once more, from the calling thread, what the engine reported while the lanes
+ * were stopping: those messages did reach the provider, and recording them (where the
+ * database answers) spares a second send after the restart. What still fails is
+ * abandoned with the rest.
+ */
+static void dbstage_final_round(dbstage_lane_t *lane)
+{
+    if (!lane->started)
+        return;
+    jobq_node_t *list = lane->retry;
+    lane->retry = NULL;
+    jobq_node_t *queued = jobq_take(lane->q, SIZE_MAX, 0);
+    while (queued) {
+        jobq_node_t *next = queued->next;
+        dbstage_requeue(&list, queued);
+        queued = next;
+    }
+    while (list) {
+        jobq_node_t *chunk = list, *tail = list;
+        for (size_t n = 1; n < DBSTAGE_BATCH && tail->next; n++)
+            tail = tail->next;
+        list = tail->next;
+        tail->next = NULL;
+        dbstage_round_sent(lane, chunk);
+    }
+}
+
 void dbstage_destroy(dbstage_t *st)
 {
     char errstr[256];
@@ -543,6 +571,7 @@ void dbstage_destroy(dbstage_t *st)
             pthread_join(lanes[i]->thread, NULL);
         }
     }
+    dbstage_final_round(&st->sent);
     provcfg_destroy(st->pc);
     dbstage_lane_destroy(&st->fresh);
     dbstage_lane_destroy(&st->sent);

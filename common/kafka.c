@@ -37,12 +37,24 @@ static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *v
     return 0;
 }
 
-rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+/* A librdkafka property and its value. */
+typedef struct kafka_prop_s {
+    const char *name;
+    const char *value;
+} kafka_prop_t;
+
+/* bootstrap.servers, then `defaults` (NULL-terminated, may be NULL), then the KAFKA_*
+ * pass-through properties, so an operator's setting wins over a default of ours. */
+static rd_kafka_conf_t *kafka_conf_build(const cfg_t *cfg, const kafka_prop_t *defaults,
+                                         char *errstr, size_t errstr_size)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     if (kafka_conf_set(conf, "bootstrap.servers", cfg_str(cfg, CFG_KAFKA_BOOTSTRAP_SERVERS), errstr,
                        errstr_size) != 0)
         goto fail;
+    for (const kafka_prop_t *d = defaults; d && d->name; d++)
+        if (kafka_conf_set(conf, d->name, d->value, errstr, errstr_size) != 0)
+            goto fail;
     for (size_t i = 0; i < cfg_kafka_count(cfg); i++)
         if (kafka_conf_set(conf, cfg_kafka_name(cfg, i), cfg_kafka_value(cfg, i), errstr,
                            errstr_size) != 0)
@@ -52,6 +64,11 @@ rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_si
 fail:
     rd_kafka_conf_destroy(conf);
     return NULL;
+}
+
+rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    return kafka_conf_build(cfg, NULL, errstr, errstr_size);
 }
 
 static void kafka_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -126,15 +143,29 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
                                const kafka_rebalance_t *hooks, char *errstr, size_t errstr_size)
 {
+    /*
+     * Defaults an operator may override:
+     * - fetch.wait.max.ms: a fetch the broker holds open delays partitions that resume
+     *   meanwhile (after backpressure, or a retry copy coming due) until it returns, 500 ms
+     *   by librdkafka's default; 50 ms keeps that wait short.
+     * - auto.commit.interval.ms: stored offsets reach the broker within a second, so a
+     *   worker killed without warning replays one second of finished work, not five.
+     */
+    static const kafka_prop_t defaults[] = {
+        {"fetch.wait.max.ms", "50"},
+        {"auto.commit.interval.ms", "1000"},
+        {"auto.offset.reset", "earliest"},
+        {NULL, NULL},
+    };
     rd_kafka_t *rk = NULL;
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kafka_conf_build(cfg, defaults, errstr, errstr_size);
     if (conf == NULL)
         goto out;
+    /* What the pipeline's guarantees rest on is not overridable. */
     if (kafka_conf_set(conf, "group.id", group_id, errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "enable.auto.offset.store", "false", errstr, errstr_size) != 0 ||
         kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", errstr,
-                       errstr_size) != 0 ||
-        kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, errstr_size) != 0) {
+                       errstr_size) != 0) {
         rd_kafka_conf_destroy(conf);
         goto out;
     }
