@@ -429,6 +429,10 @@ class Reader:
             if time.time() > deadline:
                 raise CheckFailed("timed out after %ss waiting for %s" % (timeout, what))
 
+    def on(self, topic):
+        """The records read so far from one of the topics."""
+        return [r for r in self.records if r.topic == topic]
+
     def close(self):
         self.c.close()
 
@@ -455,6 +459,21 @@ class StatusReader(Reader):
 
     def statuses(self, mid):
         return [e["status"] for e in self.events(mid)]
+
+    def wait_status(self, mid, status, timeout, count=1):
+        """The count-th event of that status for mid, waiting up to timeout seconds."""
+        self.until(lambda: self.statuses(mid).count(status) >= count, timeout,
+                   "%s of %s" % (status, mid))
+        return [e for e in self.events(mid) if e["status"] == status][count - 1]
+
+    def final_count(self, mids):
+        """How many of mids have a final status (SENT, DUPLICATE, FAILED) so far."""
+        final = set()
+        for r in self.records:
+            e = r.event
+            if isinstance(e, dict) and e.get("status") in FINAL_STATUSES:
+                final.add(e.get("message_id"))
+        return len(final & set(mids))
 
 
 # --- the worker process ---------------------------------------------------------------
@@ -541,6 +560,10 @@ class Worker:
             pass
         return 0
 
+    @property
+    def pid(self):
+        return self.proc.pid if self.proc else None
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -575,6 +598,19 @@ class Worker:
             elif msg in ("partition revoked", "partition lost"):
                 held[line.get("topic")] = held.get(line.get("topic"), 0) - 1
         return sum(v for v in held.values() if v > 0)
+
+    def wait_log(self, pred, timeout, what):
+        """Waits until a line of the worker's log satisfies pred."""
+        deadline = time.time() + timeout
+        while not any(pred(l) for l in self.log()):
+            check(self.alive(), "worker %s exited (%s) waiting for %s:\n%s" %
+                  (self.name, self.proc.poll(), what, self.tail()))
+            if time.time() > deadline:
+                raise CheckFailed("timed out after %ss waiting for %s" % (timeout, what))
+            time.sleep(0.1)
+
+    def wait_started(self, timeout=60):
+        self.wait_log(lambda l: l.get("msg") == "started", timeout, "the worker's start")
 
     def wait_assigned(self, n=1, timeout=60):
         """Waits until this run holds at least n partitions."""
