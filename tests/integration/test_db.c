@@ -63,41 +63,6 @@ static char *conninfo_for(const char *schema, const char *host, const char *port
     return testdb_conninfo(g_url, keys, values);
 }
 
-static db_t *connect_to(const char *conninfo, int statement_ms)
-{
-    char errstr[512];
-    db_t *db = db_new(conninfo, APP_NAME, 5000, statement_ms, errstr, sizeof(errstr));
-    if (db == NULL)
-        fprintf(stderr, "db_new: %s\n", errstr);
-    return db;
-}
-
-/* Runs SQL with parameters; returns the db outcome. */
-static db_err_t run(db_t *db, const char *sql, int nparams, const char *const *values)
-{
-    char errstr[512];
-    db_err_t err = db_exec_params(db, sql, nparams, values, NULL, errstr, sizeof(errstr));
-    if (err != DB_OK)
-        fprintf(stderr, "  (expected or not) %s: %s\n", db_err_name(err), errstr);
-    return err;
-}
-
-/* The one value a query returns, copied into `out` ("" on error). */
-static void query_value(db_t *db, const char *sql, int nparams, const char *const *values,
-                        char *out, size_t out_size)
-{
-    char errstr[512];
-    PGresult *res = NULL;
-    out[0] = '\0';
-    if (db_exec_params(db, sql, nparams, values, &res, errstr, sizeof(errstr)) != DB_OK) {
-        fprintf(stderr, "query %s: %s\n", sql, errstr);
-        return;
-    }
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
-
 static char *encrypt_for(const char *org, const char *column, const char *plain)
 {
     char *out = NULL;
@@ -128,7 +93,8 @@ static bool terminate(int pid)
     char pid_text[32], ok[8];
     snprintf(pid_text, sizeof(pid_text), "%d", pid);
     const char *values[] = {pid_text};
-    query_value(g_admin, "SELECT pg_terminate_backend($1::int, 5000)", 1, values, ok, sizeof(ok));
+    testdb_query_value(g_admin, "SELECT pg_terminate_backend($1::int, 5000)", 1, values, ok,
+                       sizeof(ok));
     return strcmp(ok, "t") == 0;
 }
 
@@ -311,7 +277,7 @@ static void count_applied(const migrate_script_t *script, void *opaque)
 
 static void test_migrate_twice(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     size_t count = 0;
     migrate_scripts(&count);
@@ -324,10 +290,10 @@ static void test_migrate_twice(void)
     CHECK_INT(applied, 0);
 
     char n[16];
-    query_value(db, "SELECT count(*) FROM schema_migrations", 0, NULL, n, sizeof(n));
+    testdb_query_value(db, "SELECT count(*) FROM schema_migrations", 0, NULL, n, sizeof(n));
     CHECK_INT(strtol(n, NULL, 10), count);
     char schema[64];
-    query_value(db, "SELECT current_schema()", 0, NULL, schema, sizeof(schema));
+    testdb_query_value(db, "SELECT current_schema()", 0, NULL, schema, sizeof(schema));
     CHECK_STR(schema, g_schema);
 
     migrate_status_t *rows = NULL;
@@ -344,15 +310,15 @@ static void test_migrate_twice(void)
 
 static void test_migrate_refuses_edited_file(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char old[80];
-    query_value(db, "SELECT checksum FROM schema_migrations WHERE version = 1", 0, NULL, old,
-                sizeof(old));
+    testdb_query_value(db, "SELECT checksum FROM schema_migrations WHERE version = 1", 0, NULL, old,
+                       sizeof(old));
     REQUIRE(old[0] != '\0');
-    CHECK_INT(
-        run(db, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1", 0, NULL),
-        DB_OK);
+    CHECK_INT(testdb_run(db, "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+                         0, NULL),
+              DB_OK);
 
     char errstr[512] = "";
     CHECK_INT(migrate_apply(db, NULL, NULL, errstr, sizeof(errstr)), -1);
@@ -364,8 +330,9 @@ static void test_migrate_refuses_edited_file(void)
     migrate_status_free(rows);
 
     const char *values[] = {old};
-    CHECK_INT(run(db, "UPDATE schema_migrations SET checksum = $1 WHERE version = 1", 1, values),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db, "UPDATE schema_migrations SET checksum = $1 WHERE version = 1", 1, values),
+        DB_OK);
     CHECK_INT(migrate_apply(db, NULL, NULL, errstr, sizeof(errstr)), 0);
     db_destroy(db);
 }
@@ -381,7 +348,7 @@ static void *migrate_race_run(void *arg)
 {
     migrate_race_t *r = arg;
     r->rc = -1;
-    db_t *db = connect_to(r->conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(r->conninfo, APP_NAME, STATEMENT_MS);
     if (db != NULL)
         r->rc = migrate_apply(db, count_applied, &r->applied, r->errstr, sizeof(r->errstr));
     db_destroy(db);
@@ -394,7 +361,7 @@ static void test_migrate_concurrent(void)
     char schema[64], sql[128];
     REQUIRE(snprintf(schema, sizeof(schema), "%s_race", g_schema) < (int)sizeof(schema));
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-    REQUIRE(run(g_admin, sql, 0, NULL) == DB_OK);
+    REQUIRE(testdb_run(g_admin, sql, 0, NULL) == DB_OK);
     char *conninfo = conninfo_for(schema, NULL, NULL);
     migrate_race_t races[2] = {{.conninfo = conninfo}, {.conninfo = conninfo}};
     pthread_t threads[2];
@@ -410,10 +377,10 @@ static void test_migrate_concurrent(void)
 
     char n[16];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.schema_migrations", schema);
-    query_value(g_admin, sql, 0, NULL, n, sizeof(n));
+    testdb_query_value(g_admin, sql, 0, NULL, n, sizeof(n));
     CHECK_INT(strtol(n, NULL, 10), count);
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
-    CHECK_INT(run(g_admin, sql, 0, NULL), DB_OK);
+    CHECK_INT(testdb_run(g_admin, sql, 0, NULL), DB_OK);
     free(conninfo);
 }
 
@@ -421,7 +388,7 @@ static void test_migrate_concurrent(void)
 
 static void expect_sql_error(db_t *db, const char *sqlstate, const char *sql)
 {
-    db_err_t err = run(db, sql, 0, NULL);
+    db_err_t err = testdb_run(db, sql, 0, NULL);
     CHECK_INT(err, DB_ERR_SQL);
     CHECK_STR(db_sqlstate(db), sqlstate);
     CHECK(!db_retryable(db, err));
@@ -431,17 +398,18 @@ static void expect_sql_error(db_t *db, const char *sqlstate, const char *sql)
 
 static void test_constraints(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
 
     /* Defaults of the seed. */
-    REQUIRE(run(db, "INSERT INTO sms_rate_limit (org_id, provider_type) VALUES ('c-org', 'TWILIO')",
+    REQUIRE(testdb_run(
+                db, "INSERT INTO sms_rate_limit (org_id, provider_type) VALUES ('c-org', 'TWILIO')",
                 0, NULL) == DB_OK);
     char v[64];
-    query_value(db,
-                "SELECT quota_limit || '/' || messages_sent_count || '/' || "
-                "rate_limit_window_seconds FROM sms_rate_limit WHERE org_id = 'c-org'",
-                0, NULL, v, sizeof(v));
+    testdb_query_value(db,
+                       "SELECT quota_limit || '/' || messages_sent_count || '/' || "
+                       "rate_limit_window_seconds FROM sms_rate_limit WHERE org_id = 'c-org'",
+                       0, NULL, v, sizeof(v));
     CHECK_STR(v, "1000/0/86400");
 
     expect_sql_error(db, DB_SQLSTATE_CHECK_VIOLATION,
@@ -472,15 +440,17 @@ static void test_constraints(void)
                      "'a@b.c')");
 
     /* The ledger: states, channel/provider pairs, and one provider id per provider. */
-    REQUIRE(run(db,
-                "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id, "
-                "provider, provider_message_id) VALUES ('c-org', 'sms', 'k1', 'm1', 'TWILIO', "
-                "'SM1')",
-                0, NULL) == DB_OK);
-    query_value(db,
-                "SELECT state || '/' || attempts FROM delivery_ledger WHERE idempotency_key = "
-                "'k1'",
-                0, NULL, v, sizeof(v));
+    REQUIRE(
+        testdb_run(db,
+                   "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id, "
+                   "provider, provider_message_id) VALUES ('c-org', 'sms', 'k1', 'm1', 'TWILIO', "
+                   "'SM1')",
+                   0, NULL) == DB_OK);
+    testdb_query_value(
+        db,
+        "SELECT state || '/' || attempts FROM delivery_ledger WHERE idempotency_key = "
+        "'k1'",
+        0, NULL, v, sizeof(v));
     CHECK_STR(v, "RESERVED/0");
     expect_sql_error(db, DB_SQLSTATE_CHECK_VIOLATION,
                      "UPDATE delivery_ledger SET state = 'DONE' WHERE idempotency_key = 'k1'");
@@ -495,29 +465,30 @@ static void test_constraints(void)
                      "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id, "
                      "provider) VALUES ('c-org', 'email', 'k3', 'm3', 'TWILIO')");
     /* The same provider id under another provider is another message. */
-    CHECK_INT(run(db,
-                  "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id, "
-                  "provider, provider_message_id) VALUES ('c-org', 'sms', 'k4', 'm4', 'AWS_SNS', "
-                  "'SM1')",
-                  0, NULL),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id, "
+                   "provider, provider_message_id) VALUES ('c-org', 'sms', 'k4', 'm4', 'AWS_SNS', "
+                   "'SM1')",
+                   0, NULL),
+        DB_OK);
     /* An update stamps updated_at. */
-    CHECK_INT(run(db,
-                  "UPDATE delivery_ledger SET state = 'SENDING', updated_at = 'epoch' WHERE "
-                  "idempotency_key = 'k1'",
-                  0, NULL),
+    CHECK_INT(testdb_run(db,
+                         "UPDATE delivery_ledger SET state = 'SENDING', updated_at = 'epoch' WHERE "
+                         "idempotency_key = 'k1'",
+                         0, NULL),
               DB_OK);
-    query_value(db,
-                "SELECT updated_at > now() - interval '1 minute' FROM delivery_ledger WHERE "
-                "idempotency_key = 'k1'",
-                0, NULL, v, sizeof(v));
+    testdb_query_value(db,
+                       "SELECT updated_at > now() - interval '1 minute' FROM delivery_ledger WHERE "
+                       "idempotency_key = 'k1'",
+                       0, NULL, v, sizeof(v));
     CHECK_STR(v, "t");
     db_destroy(db);
 }
 
 static void test_sql_errors_and_timeouts(void)
 {
-    db_t *db = connect_to(g_conninfo, 200);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, 200);
     REQUIRE(db != NULL);
     char errstr[512];
     CHECK_INT(db_prepare(db, "bad", "SELECT * FROM no_such_table", 0, 0, errstr, sizeof(errstr)),
@@ -551,7 +522,7 @@ static void test_sql_errors_and_timeouts(void)
 
 static void test_reconnect_after_terminate(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512];
     REQUIRE(db_prepare(db, "backend_pid", "SELECT pg_backend_pid()", 0, 0, errstr,
@@ -570,11 +541,11 @@ static void test_reconnect_after_terminate(void)
 
     /* The session settings and the search_path came back with the new connection. */
     char v[64];
-    query_value(db, "SELECT current_setting('statement_timeout')", 0, NULL, v, sizeof(v));
+    testdb_query_value(db, "SELECT current_setting('statement_timeout')", 0, NULL, v, sizeof(v));
     CHECK_STR(v, "5s");
-    query_value(db, "SELECT current_setting('application_name')", 0, NULL, v, sizeof(v));
+    testdb_query_value(db, "SELECT current_setting('application_name')", 0, NULL, v, sizeof(v));
     CHECK_STR(v, APP_NAME);
-    query_value(db, "SELECT current_schema()", 0, NULL, v, sizeof(v));
+    testdb_query_value(db, "SELECT current_schema()", 0, NULL, v, sizeof(v));
     CHECK_STR(v, g_schema);
 
     /* Inside a transaction: no retry, and nothing more runs until the rollback. */
@@ -606,25 +577,28 @@ static void insert_provider_rows(db_t *db)
     char *pw = encrypt_for("acme", "email_provider_config.smtp_password_encrypted", SMTP_PASSWORD);
     char *wh = encrypt_for("acme", "email_provider_config.webhook_secret_encrypted", EMAIL_WEBHOOK);
     const char *email[] = {"acme", pw, wh};
-    CHECK_INT(run(db,
-                  "INSERT INTO email_provider_config (org_id, smtp_host, smtp_port, "
-                  "smtp_username, smtp_password_encrypted, from_email, from_name, use_tls, "
-                  "webhook_secret_encrypted) VALUES ($1, 'smtp.example.net', 2525, 'mailer', $2, "
-                  "'noreply@acme.test', 'Acme', true, $3)",
-                  3, email),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO email_provider_config (org_id, smtp_host, smtp_port, "
+                   "smtp_username, smtp_password_encrypted, from_email, from_name, use_tls, "
+                   "webhook_secret_encrypted) VALUES ($1, 'smtp.example.net', 2525, 'mailer', $2, "
+                   "'noreply@acme.test', 'Acme', true, $3)",
+                   3, email),
+        DB_OK);
     /* The same ciphertext in another org's row: bound to acme, so it must not decrypt. */
     const char *moved[] = {"bad", pw};
-    CHECK_INT(run(db,
-                  "INSERT INTO email_provider_config (org_id, smtp_host, smtp_username, "
-                  "smtp_password_encrypted, from_email) VALUES ($1, 'h', 'u', $2, 'a@bad.test')",
-                  2, moved),
-              DB_OK);
-    CHECK_INT(run(db,
-                  "INSERT INTO email_provider_config (org_id, smtp_host, from_email, enabled) "
-                  "VALUES ('off', 'h', 'a@off.test', false)",
-                  0, NULL),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO email_provider_config (org_id, smtp_host, smtp_username, "
+                   "smtp_password_encrypted, from_email) VALUES ($1, 'h', 'u', $2, 'a@bad.test')",
+                   2, moved),
+        DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO email_provider_config (org_id, smtp_host, from_email, enabled) "
+                   "VALUES ('off', 'h', 'a@off.test', false)",
+                   0, NULL),
+        DB_OK);
     free(pw);
     free(wh);
 
@@ -632,43 +606,46 @@ static void insert_provider_rows(db_t *db)
         encrypt_for("acme", "sms_provider_config.twilio_auth_token_encrypted", TWILIO_TOKEN);
     char *swh = encrypt_for("acme", "sms_provider_config.webhook_secret_encrypted", SMS_WEBHOOK);
     const char *twilio[] = {tok, swh};
-    CHECK_INT(run(db,
-                  "INSERT INTO sms_provider_config (org_id, provider_type, twilio_account_sid, "
-                  "twilio_auth_token_encrypted, twilio_from_number, webhook_secret_encrypted) "
-                  "VALUES ('acme', 'TWILIO', 'AC123', $1, '+15551234567', $2)",
-                  2, twilio),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO sms_provider_config (org_id, provider_type, twilio_account_sid, "
+                   "twilio_auth_token_encrypted, twilio_from_number, webhook_secret_encrypted) "
+                   "VALUES ('acme', 'TWILIO', 'AC123', $1, '+15551234567', $2)",
+                   2, twilio),
+        DB_OK);
     /* One character of the ciphertext changed: the tag no longer matches. */
     size_t len = strlen(tok);
     tok[len - 3] = tok[len - 3] == 'A' ? 'B' : 'A';
     const char *tampered[] = {tok};
-    CHECK_INT(run(db,
-                  "INSERT INTO sms_provider_config (org_id, provider_type, twilio_account_sid, "
-                  "twilio_auth_token_encrypted, twilio_from_number) VALUES ('bad', 'TWILIO', "
-                  "'AC9', $1, '+15550000000')",
-                  1, tampered),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO sms_provider_config (org_id, provider_type, twilio_account_sid, "
+                   "twilio_auth_token_encrypted, twilio_from_number) VALUES ('bad', 'TWILIO', "
+                   "'AC9', $1, '+15550000000')",
+                   1, tampered),
+        DB_OK);
     free(tok);
     free(swh);
 
     char *ak = encrypt_for("acme", "sms_provider_config.aws_access_key_encrypted", AWS_ACCESS);
     char *sk = encrypt_for("acme", "sms_provider_config.aws_secret_key_encrypted", AWS_SECRET);
     const char *sns[] = {ak, sk};
-    CHECK_INT(run(db,
-                  "INSERT INTO sms_provider_config (org_id, provider_type, "
-                  "aws_access_key_encrypted, aws_secret_key_encrypted, aws_region, "
-                  "aws_sender_id, sns_topic_arn_allowlist) VALUES ('acme', 'AWS_SNS', $1, $2, "
-                  "'eu-west-1', 'ACME', ARRAY['arn:aws:sns:eu-west-1:1:a', "
-                  "'arn:aws:sns:eu-west-1:1:b'])",
-                  2, sns),
-              DB_OK);
+    CHECK_INT(
+        testdb_run(db,
+                   "INSERT INTO sms_provider_config (org_id, provider_type, "
+                   "aws_access_key_encrypted, aws_secret_key_encrypted, aws_region, "
+                   "aws_sender_id, sns_topic_arn_allowlist) VALUES ('acme', 'AWS_SNS', $1, $2, "
+                   "'eu-west-1', 'ACME', ARRAY['arn:aws:sns:eu-west-1:1:a', "
+                   "'arn:aws:sns:eu-west-1:1:b'])",
+                   2, sns),
+        DB_OK);
     free(ak);
     free(sk);
 }
 
 static void test_provcfg_outcomes(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     insert_provider_rows(db);
     char errstr[512];
@@ -752,23 +729,24 @@ static void test_provcfg_outcomes(void)
 
 static void test_provcfg_cache_expiry(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512];
     provcfg_t *pc = provcfg_new(db, g_ring, 300, errstr, sizeof(errstr));
     REQUIRE(pc != NULL);
-    REQUIRE(run(db,
-                "INSERT INTO email_provider_config (org_id, smtp_host, from_email, from_name) "
-                "VALUES ('cache-org', 'h', 'a@cache.test', 'first')",
-                0, NULL) == DB_OK);
+    REQUIRE(
+        testdb_run(db,
+                   "INSERT INTO email_provider_config (org_id, smtp_host, from_email, from_name) "
+                   "VALUES ('cache-org', 'h', 'a@cache.test', 'first')",
+                   0, NULL) == DB_OK);
 
     const provcfg_email_t *first = NULL, *second = NULL, *third = NULL;
     REQUIRE(provcfg_get_email(pc, "cache-org", &first, errstr, sizeof(errstr)) == PROVCFG_OK);
     CHECK_STR(first->from_name, "first");
-    REQUIRE(run(db,
-                "UPDATE email_provider_config SET from_name = 'second' WHERE org_id = "
-                "'cache-org'",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(db,
+                       "UPDATE email_provider_config SET from_name = 'second' WHERE org_id = "
+                       "'cache-org'",
+                       0, NULL) == DB_OK);
     /* Within the TTL: the cached row. */
     REQUIRE(provcfg_get_email(pc, "cache-org", &second, errstr, sizeof(errstr)) == PROVCFG_OK);
     CHECK_STR(second->from_name, "first");
@@ -785,15 +763,17 @@ static void test_provcfg_cache_expiry(void)
     provcfg_email_release(third);
 
     /* Disabling is seen after the TTL too; invalidation makes it immediate. */
-    REQUIRE(run(db, "UPDATE email_provider_config SET enabled = false WHERE org_id = 'cache-org'",
+    REQUIRE(testdb_run(
+                db, "UPDATE email_provider_config SET enabled = false WHERE org_id = 'cache-org'",
                 0, NULL) == DB_OK);
     provcfg_invalidate(pc, "cache-org");
     CHECK_INT(provcfg_get_email(pc, "cache-org", &first, errstr, sizeof(errstr)),
               PROVCFG_ERR_DISABLED);
 
     /* A config outlives the loader that returned it. */
-    REQUIRE(run(db, "UPDATE email_provider_config SET enabled = true WHERE org_id = 'cache-org'", 0,
-                NULL) == DB_OK);
+    REQUIRE(testdb_run(db,
+                       "UPDATE email_provider_config SET enabled = true WHERE org_id = 'cache-org'",
+                       0, NULL) == DB_OK);
     provcfg_invalidate(pc, "cache-org");
     REQUIRE(provcfg_get_email(pc, "cache-org", &first, errstr, sizeof(errstr)) == PROVCFG_OK);
     provcfg_destroy(pc);
@@ -806,7 +786,7 @@ static void test_provcfg_cache_expiry(void)
  * TTL of rows, so a newly added org starts working soon. */
 static void test_provcfg_negative_cache(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512];
     provcfg_t *pc = provcfg_new(db, g_ring, 600000, errstr, sizeof(errstr));
@@ -815,10 +795,10 @@ static void test_provcfg_negative_cache(void)
     CHECK_INT(provcfg_get_email(pc, "late-org", &email, errstr, sizeof(errstr)),
               PROVCFG_ERR_UNKNOWN_ORG);
     CHECK(strstr(errstr, "late-org") != NULL);
-    REQUIRE(run(db,
-                "INSERT INTO email_provider_config (org_id, smtp_host, from_email) VALUES "
-                "('late-org', 'h', 'a@late.test')",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(db,
+                       "INSERT INTO email_provider_config (org_id, smtp_host, from_email) VALUES "
+                       "('late-org', 'h', 'a@late.test')",
+                       0, NULL) == DB_OK);
     CHECK_INT(provcfg_get_email(pc, "late-org", &email, errstr, sizeof(errstr)),
               PROVCFG_ERR_UNKNOWN_ORG);
     testdb_sleep_ms(PROVCFG_NEGATIVE_TTL_MS + 200);
@@ -861,7 +841,7 @@ static void *provcfg_worker_run(void *arg)
 /* Many threads through one loader with a TTL short enough to refresh under their feet. */
 static void test_provcfg_threads(void)
 {
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512];
     provcfg_t *pc = provcfg_new(db, g_ring, 2, errstr, sizeof(errstr));
@@ -889,7 +869,7 @@ static void test_database_outage(void)
     char port[16];
     snprintf(port, sizeof(port), "%d", proxy.port);
     char *conninfo = conninfo_for(g_schema, "127.0.0.1", port);
-    db_t *db = connect_to(conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(conninfo, APP_NAME, STATEMENT_MS);
     char errstr[512];
     provcfg_t *pc = db ? provcfg_new(db, g_ring, 0, errstr, sizeof(errstr)) : NULL;
     const provcfg_email_t *email = NULL;
@@ -930,7 +910,7 @@ int main(void)
     log_set_fd(2);
     char errstr[512];
     g_ring = secret_ring_new(TEST_KEYS, "k1", errstr, sizeof(errstr));
-    g_admin = connect_to(g_url, 30000);
+    g_admin = testdb_connect(g_url, APP_NAME, 30000);
     if (g_ring == NULL || g_admin == NULL) {
         fprintf(stderr, "setup failed: %s\n", g_ring ? "no database" : errstr);
         return 1;
@@ -938,7 +918,7 @@ int main(void)
     snprintf(g_schema, sizeof(g_schema), "test_db_%ld", (long)getpid());
     char sql[128];
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", g_schema);
-    if (run(g_admin, sql, 0, NULL) != DB_OK)
+    if (testdb_run(g_admin, sql, 0, NULL) != DB_OK)
         return 1;
     g_conninfo = conninfo_for(g_schema, NULL, NULL);
     if (g_conninfo == NULL)
@@ -957,7 +937,7 @@ int main(void)
     TEST_RUN(test_database_outage);
 
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", g_schema);
-    run(g_admin, sql, 0, NULL);
+    testdb_run(g_admin, sql, 0, NULL);
     db_destroy(g_admin);
     secret_ring_destroy(g_ring);
     free(g_conninfo);

@@ -39,40 +39,6 @@ static ledger_t *g_ledger;
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static db_t *connect_to(const char *conninfo, int statement_ms)
-{
-    char errstr[512];
-    db_t *db = db_new(conninfo, APP_NAME, 5000, statement_ms, errstr, sizeof(errstr));
-    if (db == NULL)
-        fprintf(stderr, "db_new: %s\n", errstr);
-    return db;
-}
-
-static db_err_t run(db_t *db, const char *sql, int nparams, const char *const *values)
-{
-    char errstr[512];
-    db_err_t err = db_exec_params(db, sql, nparams, values, NULL, errstr, sizeof(errstr));
-    if (err != DB_OK)
-        fprintf(stderr, "  %s: %s\n", db_err_name(err), errstr);
-    return err;
-}
-
-/* The one value a query returns, copied into `out` ("" on error or NULL). */
-static void query_value(db_t *db, const char *sql, int nparams, const char *const *values,
-                        char *out, size_t out_size)
-{
-    char errstr[512];
-    PGresult *res = NULL;
-    out[0] = '\0';
-    if (db_exec_params(db, sql, nparams, values, &res, errstr, sizeof(errstr)) != DB_OK) {
-        fprintf(stderr, "query %s: %s\n", sql, errstr);
-        return;
-    }
-    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
-        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
-
 /* One column of a ledger row as text; "(none)" without a row, "(null)" for NULL. */
 static const char *column(const char *channel, const char *key, const char *col)
 {
@@ -83,7 +49,7 @@ static const char *column(const char *channel, const char *key, const char *col)
              " WHERE org_id = $1 AND channel = $2 AND idempotency_key = $3",
              col);
     const char *values[] = {ORG, channel, key};
-    query_value(g_peek, sql, 3, values, out, sizeof(out));
+    testdb_query_value(g_peek, sql, 3, values, out, sizeof(out));
     if (out[0] == '\0')
         snprintf(out, sizeof(out), "(none)");
     return out;
@@ -93,7 +59,7 @@ static long count_rows(const char *where)
 {
     char sql[256], n[32];
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM delivery_ledger WHERE %s", where);
-    query_value(g_peek, sql, 0, NULL, n, sizeof(n));
+    testdb_query_value(g_peek, sql, 0, NULL, n, sizeof(n));
     return strtol(n, NULL, 10);
 }
 
@@ -253,10 +219,10 @@ static void test_other_origin_conflicts_until_stale(void)
 
     /* Older than stale_ms: the holder is presumed dead and the row is taken over. */
     const char *values[] = {ORG, "busy-1"};
-    REQUIRE(run(g_peek,
-                "UPDATE delivery_ledger SET sending_since = now() - interval '11 minutes'"
-                " WHERE org_id = $1 AND channel = 'email' AND idempotency_key = $2",
-                2, values) == DB_OK);
+    REQUIRE(testdb_run(g_peek,
+                       "UPDATE delivery_ledger SET sending_since = now() - interval '11 minutes'"
+                       " WHERE org_id = $1 AND channel = 'email' AND idempotency_key = $2",
+                       2, values) == DB_OK);
     CHECK_INT(reserve_one(g_ledger, &other), LEDGER_RESEND);
     CHECK_INT(other.attempts, 2);
     CHECK_STR(column("email", "busy-1", "origin"), "outbound.email/5/2");
@@ -279,13 +245,13 @@ static void test_other_origin_conflicts_until_stale(void)
 /* Rows written before migration 0004 have neither origin nor sending_since. */
 static void test_rows_without_origin(void)
 {
-    REQUIRE(run(g_peek,
-                "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id,"
-                " state, provider, attempts, updated_at) VALUES"
-                " ('acme', 'sms', 'old-stuck', 'm-old-1', 'SENDING', 'TWILIO', 1,"
-                "  now() - interval '1 hour'),"
-                " ('acme', 'sms', 'old-busy', 'm-old-2', 'SENDING', 'TWILIO', 1, now())",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(g_peek,
+                       "INSERT INTO delivery_ledger (org_id, channel, idempotency_key, message_id,"
+                       " state, provider, attempts, updated_at) VALUES"
+                       " ('acme', 'sms', 'old-stuck', 'm-old-1', 'SENDING', 'TWILIO', 1,"
+                       "  now() - interval '1 hour'),"
+                       " ('acme', 'sms', 'old-busy', 'm-old-2', 'SENDING', 'TWILIO', 1, now())",
+                       0, NULL) == DB_OK);
     ledger_reserve_item_t items[2];
     for (int i = 0; i < 2; i++) {
         items[i] = (ledger_reserve_item_t){.org_id = ORG,
@@ -510,10 +476,10 @@ static void test_finish_each_state(void)
     char errstr[512];
     REQUIRE(ledger_reserve(g_ledger, items, 3, errstr, sizeof(errstr)) == LEDGER_OK);
     /* A previous failure's code, which SENT keeps. */
-    REQUIRE(run(g_peek,
-                "UPDATE delivery_ledger SET last_error_code = 'SMTP_451'"
-                " WHERE idempotency_key = 'fin-sent'",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(g_peek,
+                       "UPDATE delivery_ledger SET last_error_code = 'SMTP_451'"
+                       " WHERE idempotency_key = 'fin-sent'",
+                       0, NULL) == DB_OK);
     ledger_finish_item_t fins[3] = {
         finish_item(keys[0], "outbound.email/9/9", LEDGER_STATE_SENT, "<fin@mx>", "ignored"),
         finish_item(keys[1], "outbound.email/9/9", LEDGER_STATE_FAILED, "ignored",
@@ -559,10 +525,10 @@ static void test_finish_after_takeover(void)
 {
     ledger_reserve_item_t it = email_item("took-1", "m-took-1", "outbound.email/0/300");
     REQUIRE(reserve_one(g_ledger, &it) == LEDGER_SEND);
-    REQUIRE(run(g_peek,
-                "UPDATE delivery_ledger SET sending_since = now() - interval '1 hour'"
-                " WHERE idempotency_key = 'took-1'",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(g_peek,
+                       "UPDATE delivery_ledger SET sending_since = now() - interval '1 hour'"
+                       " WHERE idempotency_key = 'took-1'",
+                       0, NULL) == DB_OK);
     ledger_reserve_item_t other = email_item("took-1", "m-took-2", "outbound.email/1/301");
     REQUIRE(reserve_one(g_ledger, &other) == LEDGER_RESEND);
 
@@ -678,8 +644,8 @@ static void test_finish_provider_id_race(void)
     char errstr[512];
     REQUIRE(ledger_reserve(g_ledger, items, 2, errstr, sizeof(errstr)) == LEDGER_OK);
 
-    db_t *mine = connect_to(g_conninfo, STATEMENT_MS);
-    db_t *other = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *mine = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
+    db_t *other = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(mine != NULL && other != NULL);
     finish_job_t job = {
         .lg = ledger_new(mine, STALE_MS, errstr, sizeof(errstr)),
@@ -687,10 +653,11 @@ static void test_finish_provider_id_race(void)
     };
     REQUIRE(job.lg != NULL);
     REQUIRE(db_begin(other, errstr, sizeof(errstr)) == DB_OK);
-    REQUIRE(run(other,
-                "UPDATE delivery_ledger SET state = 'SENT', provider_message_id = '<race@mx>'"
-                " WHERE idempotency_key = 'race-1'",
-                0, NULL) == DB_OK);
+    REQUIRE(
+        testdb_run(other,
+                   "UPDATE delivery_ledger SET state = 'SENT', provider_message_id = '<race@mx>'"
+                   " WHERE idempotency_key = 'race-1'",
+                   0, NULL) == DB_OK);
     pthread_t thread;
     REQUIRE(pthread_create(&thread, NULL, finish_thread, &job) == 0);
     testdb_sleep_ms(500);
@@ -760,7 +727,7 @@ static void test_lookup_provider_id(void)
  * the same batch succeeds once the lock is gone. */
 static void test_timeout_is_unavailable(void)
 {
-    db_t *short_db = connect_to(g_conninfo, 300);
+    db_t *short_db = testdb_connect(g_conninfo, APP_NAME, 300);
     REQUIRE(short_db != NULL);
     char errstr[512];
     ledger_t *lg = ledger_new(short_db, STALE_MS, errstr, sizeof(errstr));
@@ -768,11 +735,12 @@ static void test_timeout_is_unavailable(void)
     ledger_reserve_item_t it = email_item("lock-1", "m-lock-1", "outbound.email/0/400");
     REQUIRE(reserve_one(lg, &it) == LEDGER_SEND);
 
-    db_t *other = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *other = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(other != NULL);
     REQUIRE(db_begin(other, errstr, sizeof(errstr)) == DB_OK);
-    REQUIRE(run(other, "SELECT 1 FROM delivery_ledger WHERE idempotency_key = 'lock-1' FOR UPDATE",
-                0, NULL) == DB_OK);
+    REQUIRE(testdb_run(other,
+                       "SELECT 1 FROM delivery_ledger WHERE idempotency_key = 'lock-1' FOR UPDATE",
+                       0, NULL) == DB_OK);
     ledger_reserve_item_t again = email_item("lock-1", "m-lock-1", "outbound.email/0/400");
     CHECK_INT(ledger_reserve(lg, &again, 1, errstr, sizeof(errstr)), LEDGER_ERR_UNAVAILABLE);
     ledger_finish_item_t fin =
@@ -791,9 +759,9 @@ static void test_unmigrated_schema_is_refused(void)
     char schema[96], sql[160];
     snprintf(schema, sizeof(schema), "%s_bare", g_schema);
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", schema);
-    REQUIRE(run(g_admin, sql, 0, NULL) == DB_OK);
+    REQUIRE(testdb_run(g_admin, sql, 0, NULL) == DB_OK);
     char *conninfo = testdb_conninfo_schema(g_url, schema);
-    db_t *db = connect_to(conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(conninfo, APP_NAME, STATEMENT_MS);
     REQUIRE(db != NULL);
     char errstr[512] = "";
     ledger_t *lg = ledger_new(db, STALE_MS, errstr, sizeof(errstr));
@@ -804,7 +772,7 @@ static void test_unmigrated_schema_is_refused(void)
     db_destroy(db);
     free(conninfo);
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
-    CHECK_INT(run(g_admin, sql, 0, NULL), DB_OK);
+    CHECK_INT(testdb_run(g_admin, sql, 0, NULL), DB_OK);
 }
 
 /* ---- four workers at once --------------------------------------------------------- */
@@ -842,7 +810,7 @@ static void race_retry(race_t *r)
 static void *race_run(void *arg)
 {
     race_t *r = arg;
-    db_t *db = connect_to(g_conninfo, STATEMENT_MS);
+    db_t *db = testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS);
     ledger_t *lg = db ? ledger_new(db, STALE_MS, r->errstr, sizeof(r->errstr)) : NULL;
     pthread_barrier_wait(r->barrier);
     if (lg == NULL) {
@@ -981,18 +949,18 @@ int main(void)
     }
     log_set_fd(2);
     log_set_level(LOG_LEVEL_WARN);
-    g_admin = connect_to(g_url, 30000);
+    g_admin = testdb_connect(g_url, APP_NAME, 30000);
     if (g_admin == NULL)
         return 1;
     snprintf(g_schema, sizeof(g_schema), "test_ledger_%ld", (long)getpid());
     char sql[128], errstr[512];
     snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", g_schema);
-    if (run(g_admin, sql, 0, NULL) != DB_OK)
+    if (testdb_run(g_admin, sql, 0, NULL) != DB_OK)
         return 1;
     int rc = 1;
     g_conninfo = testdb_conninfo_schema(g_url, g_schema);
-    g_db = g_conninfo ? connect_to(g_conninfo, STATEMENT_MS) : NULL;
-    g_peek = g_conninfo ? connect_to(g_conninfo, STATEMENT_MS) : NULL;
+    g_db = g_conninfo ? testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS) : NULL;
+    g_peek = g_conninfo ? testdb_connect(g_conninfo, APP_NAME, STATEMENT_MS) : NULL;
     if (g_db == NULL || g_peek == NULL)
         goto cleanup;
     if (migrate_apply(g_db, NULL, NULL, errstr, sizeof(errstr)) != 0) {
@@ -1030,7 +998,7 @@ cleanup:
     db_destroy(g_db);
     db_destroy(g_peek);
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", g_schema);
-    run(g_admin, sql, 0, NULL);
+    testdb_run(g_admin, sql, 0, NULL);
     db_destroy(g_admin);
     free(g_conninfo);
     return rc;

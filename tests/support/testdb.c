@@ -68,3 +68,36 @@ void testdb_sleep_ms(int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
+
+db_t *testdb_connect(const char *conninfo, const char *application_name, int statement_ms)
+{
+    char errstr[512];
+    db_t *db = db_new(conninfo, application_name, 5000, statement_ms, errstr, sizeof(errstr));
+    if (db == NULL)
+        fprintf(stderr, "db_new: %s\n", errstr);
+    return db;
+}
+
+db_err_t testdb_run(db_t *db, const char *sql, int nparams, const char *const *values)
+{
+    char errstr[512];
+    db_err_t err = db_exec_params(db, sql, nparams, values, NULL, errstr, sizeof(errstr));
+    if (err != DB_OK)
+        fprintf(stderr, "  (expected or not) %s: %s\n", db_err_name(err), errstr);
+    return err;
+}
+
+void testdb_query_value(db_t *db, const char *sql, int nparams, const char *const *values,
+                        char *out, size_t out_size)
+{
+    char errstr[512];
+    PGresult *res = NULL;
+    out[0] = '\0';
+    if (db_exec_params(db, sql, nparams, values, &res, errstr, sizeof(errstr)) != DB_OK) {
+        fprintf(stderr, "query %s: %s\n", sql, errstr);
+        return;
+    }
+    if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+        snprintf(out, out_size, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+}

@@ -6,6 +6,10 @@
 #ifndef NOTIFY_TESTDB_H
 #define NOTIFY_TESTDB_H
 
+#include <stddef.h>
+
+#include "db.h"
+
 /*
  * `url` (a URI or key=value string, e.g. DATABASE_URL) rewritten as key=value with
  * client_encoding UTF8 and the keywords in `keys` replaced by `values` (a NULL value
@@ -18,5 +22,15 @@ char *testdb_conninfo(const char *url, const char *const *keys, const char *cons
 char *testdb_conninfo_schema(const char *url, const char *schema);
 
 void testdb_sleep_ms(int ms);
+
+/* A db_t for `conninfo` (5 s to connect); NULL with the reason on stderr. */
+db_t *testdb_connect(const char *conninfo, const char *application_name, int statement_ms);
+
+/* Runs SQL with parameters, printing the error (which a test may expect) on stderr. */
+db_err_t testdb_run(db_t *db, const char *sql, int nparams, const char *const *values);
+
+/* The one value a query returns, copied into `out` ("" on an error, no row or NULL). */
+void testdb_query_value(db_t *db, const char *sql, int nparams, const char *const *values,
+                        char *out, size_t out_size);
 
 #endif
