@@ -4,6 +4,8 @@ container build file.
 
     python3 deploy/check.py               # from anywhere; exit 0 when everything holds
     python3 deploy/check.py --no-kubectl  # render with the built-in renderer only
+    python3 deploy/check.py --render DIR  # print the rendered kustomization DIR as YAML
+                                          # (what deploy/validate-manifests.py validates)
 
 What it checks:
 - every YAML and JSON file under deploy/ parses;
@@ -19,7 +21,9 @@ What it checks:
 - the rule file, the scrape configuration and the dashboard: metric names exist in the
   sources, and, when promtool is on the PATH, `promtool check rules/config` passes (the
   dashboard's queries are checked by promtool as recording rules);
-- the Dockerfile builds every binary of workers/CMakeLists.txt and copies what CMake needs.
+- the Dockerfile builds every binary of workers/CMakeLists.txt and copies what CMake needs,
+  and installs its packages with scripts/install-deps (--build, --runtime), the lists the
+  test command installs from, instead of an apt-get list of its own.
 
 Needs PyYAML (Debian: python3-yaml).
 """
@@ -593,6 +597,25 @@ def check_dockerfile():
     for sub in re.findall(r"^add_subdirectory\((\w+)\)", top, re.M):
         if sub != "tests" and f"COPY {sub}/" not in text:
             err(rel(path), f"add_subdirectory({sub}) but {sub}/ is not copied")
+    # The packages come from scripts/install-deps, whose lists scripts/test installs from:
+    # the build steps are written once.
+    stages = re.split(r"^FROM ", text, flags=re.M)[1:]
+    build = next((st for st in stages if re.match(r"\S+ AS build\b", st)), "")
+    runtime = next((st for st in stages if re.match(r"\S+ AS runtime\b", st)), "")
+    if not re.search(r"^RUN scripts/install-deps --build\b", build, re.M):
+        err(rel(path), "the build stage does not run scripts/install-deps --build")
+    for src in ("scripts/install-deps", "scripts/lib/"):
+        if not re.search(rf"^COPY {re.escape(src)} ", build, re.M):
+            err(rel(path), f"the build stage does not copy {src}")
+    if not re.search(r"^RUN \S*install-deps --runtime\b", runtime, re.M):
+        err(rel(path), "the runtime stage does not run install-deps --runtime")
+    if re.search(r"apt-get\s+install", text):
+        err(rel(path), "installs packages with apt-get itself: use scripts/install-deps --build / --runtime")
+    with open(os.path.join(ROOT, "scripts", "install-deps"), encoding="utf-8") as f:
+        deps = f.read()
+    for mode in ("--build", "--runtime"):
+        if mode not in deps:
+            err("scripts/install-deps", f"has no {mode} mode (deploy/Dockerfile runs it)")
     ignore = os.path.join(DEPLOY, "Dockerfile.dockerignore")
     with open(ignore, encoding="utf-8") as f:
         allowed = {line[1:].strip().rstrip("/") for line in f if line.startswith("!")}
@@ -601,7 +624,28 @@ def check_dockerfile():
             err(rel(ignore), f"{src} is copied by the Dockerfile but ignored")
 
 
+def render_main(kdir):
+    """--render DIR: the rendered kustomization on stdout, rendered as the checks render it."""
+    kdir = os.path.abspath(kdir)
+    if not os.path.isfile(os.path.join(kdir, "kustomization.yaml")):
+        print(f"check.py: {kdir}: no kustomization.yaml", file=sys.stderr)
+        return 2
+    objs, how = rendered(kdir)
+    for e in errors:
+        print(f"FAIL {e}", file=sys.stderr)
+    if errors:
+        return 1
+    sys.stdout.write(yaml.safe_dump_all(objs, sort_keys=False))
+    print(f"rendered {rel(kdir)} ({how}): {len(objs)} objects", file=sys.stderr)
+    return 0
+
+
 def main():
+    if "--render" in sys.argv:
+        i = sys.argv.index("--render")
+        if i + 1 >= len(sys.argv):
+            sys.exit("check.py: --render needs a kustomization directory")
+        return render_main(sys.argv[i + 1])
     docs = check_parse_all()
     check_objects(docs)
     keys = config_keys()
