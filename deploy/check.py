@@ -55,7 +55,7 @@ WORKERS = {
 }
 SERVERS = list(WORKERS) + ["webhook-ingest"]
 # Named by the brief of webhook-ingest's metrics, not in common/ yet.
-EXPECTED_WEBHOOK_METRICS = {"notify_webhook_requests_total", "notify_webhook_signature_failures_total"}
+EXPECTED_WEBHOOK_METRICS = {"notify_webhook_callbacks_total", "notify_webhook_signature_failures_total"}
 # From sql-exporter.yaml, and Prometheus' own.
 OTHER_METRICS = {"notify_quota_used_ratio", "notify_quota_throttled", "up"}
 
