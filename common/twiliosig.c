@@ -97,6 +97,8 @@ static int twiliosig_split(const char *url, size_t *host_end, size_t *port_start
     } else {
         colon = memchr(host, ':', (size_t)(end - host));
     }
+    if ((colon ? colon : end) == host) /* "http://:80/x" or "http://u@/x": no host */
+        return -1;
     *host_end = (size_t)((colon ? colon : end) - url);
     *port_start = colon ? (size_t)(colon + 1 - url) : (size_t)(end - url);
     *rest_start = (size_t)(end - url);
@@ -128,7 +130,9 @@ int twiliosig_url_with_port(const char *url, char *out, size_t out_size)
     size_t host_end, port_start, rest;
     if (twiliosig_split(url, &host_end, &port_start, &rest) != 0)
         return -1;
-    if (port_start < rest) /* a port was given: keep it */
+    /* A port was given, even an empty one ("host:/path"): keep it, so that one variant is
+     * always the URL as given. */
+    if (port_start != host_end)
         return twiliosig_join(out, out_size, url, rest, "", 0, url + rest);
     const char *port = NULL;
     if (strncmp(url, "https://", 8) == 0)
