@@ -99,6 +99,12 @@ static void test_port_variants(void)
     CHECK_STR(out, "https://u:p@[::1]/x");
     CHECK_INT(twiliosig_url_without_port("no-scheme/x", out, sizeof(out)), -1);
     CHECK_INT(twiliosig_url_with_port("https://a.example/x", out, 10), -1);
+    /* Found by fuzzing: an empty port is kept as given, so one variant is the URL itself
+     * (and a signature over it validates); a URL without a host is refused. */
+    CHECK_INT(twiliosig_url_with_port("https://a.example:/x", out, sizeof(out)), 0);
+    CHECK_STR(out, "https://a.example:/x");
+    CHECK_INT(twiliosig_url_without_port("http://:80/x", out, sizeof(out)), -1);
+    CHECK_INT(twiliosig_url_with_port("http://u@/x", out, sizeof(out)), -1);
 }
 
 int main(void)
