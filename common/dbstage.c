@@ -82,8 +82,6 @@ static void dbstage_to_loop(dbstage_t *st, job_t *job)
 {
     job->decided_ms = timefmt_now_ms();
     jobq_push(st->conf.done_q, &job->node);
-    if (st->conf.wake)
-        st->conf.wake(st->conf.wake_opaque);
 }
 
 /* Sets the outcome of a job whose result is filled in: sent, retried on a tier, or final. */

@@ -28,9 +28,9 @@ typedef struct dbstage_conf_s {
     const char *name; /* the binary, for the database application_name */
     const sender_ops_t *ops;
     const retry_policy_t *policy;
-    jobq_t *done_q;             /* decided jobs go here, for the loop */
-    void (*wake)(void *opaque); /* called after pushing to done_q */
-    void *wake_opaque;
+    /* Decided jobs go here; the loop takes them between polls, which are short (1 ms)
+     * while anything is in flight, so no wake-up is needed. */
+    jobq_t *done_q;
     metrics_registry_t *metrics;
 } dbstage_conf_t;
 

@@ -657,12 +657,6 @@ static void pipeline_update_lag(pipeline_t *pl)
 
 /* --- life cycle ----------------------------------------------------------------------- */
 
-static void pipeline_wake_loop(void *opaque)
-{
-    /* The loop polls with a short timeout while work is in flight; nothing to do. */
-    (void)opaque;
-}
-
 static int pipeline_metrics_new(pipeline_t *pl, char *errstr, size_t errstr_size)
 {
     static const double latency_buckets[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -766,8 +760,6 @@ pipeline_t *pipeline_new(const cfg_t *cfg, const char *name, const sender_ops_t 
         .ops = ops,
         .policy = &pl->policy,
         .done_q = pl->done_q,
-        .wake = pipeline_wake_loop,
-        .wake_opaque = pl,
         .metrics = pl->metrics,
     };
     pl->db = dbstage_new(&dconf, errstr, errstr_size);
