@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 import psycopg2
 
@@ -28,12 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
                                 "support", "smtp"))
 from smtp_servers import SmtpSink  # noqa: E402
 
-
-def cpu_seconds(pid):
-    """User plus system CPU time of a process so far, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+import benchlib  # noqa: E402
 
 
 def smtp_source_rate(port, count=20000):
@@ -70,25 +64,16 @@ def main():
                         (org,))
 
         admin = AdminClient({"bootstrap.servers": bootstrap})
-        topics = [base] + [base + s for s in (".retry.60s", ".retry.300s", ".retry.900s",
-                                              ".retry.3600s", ".dlq")] + [status]
+        topics = benchlib.channel_topics(base, status)
         for f in admin.create_topics([NewTopic(t, partitions, 1) for t in topics]).values():
             f.result()
 
         body = ("Lorem ipsum dolor sit amet, consectetur adipiscing elit. " * 30)[:1600]
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                             "batch.num.messages": 10000, "queue.buffering.max.messages": 1000000})
-        for i in range(n):
-            value = json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
-                                "to": "user%d@example.com" % i, "subject": "Benchmark %d" % i,
-                                "payload": {"textBody": body}})
-            while True:
-                try:
-                    producer.produce(base, value=value, key=str(i))
-                    break
-                except BufferError:
-                    producer.poll(0.05)
-        producer.flush()
+        benchlib.produce_all(bootstrap, base, (
+            (str(i), json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
+                                 "to": "user%d@example.com" % i, "subject": "Benchmark %d" % i,
+                                 "payload": {"textBody": body}}))
+            for i in range(n)))
 
         log = tempfile.NamedTemporaryFile(prefix="bench-email-", suffix=".log", delete=False)
         wenv = dict(env, TOPIC_EMAIL=base, TOPIC_STATUS=status, CONSUMER_GROUP=tag,
@@ -97,28 +82,10 @@ def main():
                     MAX_IN_FLIGHT_PER_PARTITION=os.environ.get("MAX_IN_FLIGHT_PER_PARTITION",
                                                                "5000"))
         worker = subprocess.Popen([build + "/email-worker"], env=wenv, stdout=log, stderr=log)
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": tag + "-watch"})
-        tps = [TopicPartition(status, p) for p in range(partitions)]
-        first = None
-        start = time.monotonic()
-        done = 0
-        while time.monotonic() - start < 600:
-            done = sum(consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps)
-            now = time.monotonic()
-            if first is None and done > 0:
-                first, first_done = now, done
-            if done >= n:
-                break
-            if worker.poll() is not None:
-                raise SystemExit("email-worker exited with %d; log in %s" %
-                                 (worker.returncode, log.name))
-            time.sleep(0.02)
-        end = time.monotonic()
-        cpu = cpu_seconds(worker.pid)
-        consumer.close()
-        if done < n:
-            raise SystemExit("only %d of %d status events within the time limit" % (done, n))
-        rate = (n - first_done) / (end - first) if end > first else float("inf")
+        rate, seconds = benchlib.wait_status_events(bootstrap, status, partitions, n, worker,
+                                                    "email-worker (log in %s)" % log.name)
+        cpu = benchlib.cpu_seconds(worker.pid)
+        rss = benchlib.peak_rss_kib(worker.pid)
         print("%-58s %10.0f msg/s" % ("email-worker: Kafka -> smtp-sink -> status (pool %d)" % pool,
                                       rate))
         print("%-58s %10.0f msg/s" % ("reference: smtp-source -d -s 8 -m 20000 -l 2048", reference))
@@ -126,7 +93,10 @@ def main():
         print("%-58s %10.1f us/msg" % ("email-worker CPU per message (all threads)",
                                        cpu * 1e6 / n))
         print("(%d requests, %d partitions; first to last status event in %.2f s; load %.2f)"
-              % (n, partitions, end - first, os.getloadavg()[0]))
+              % (n, partitions, seconds, os.getloadavg()[0]))
+        benchlib.record("email, SMTP sink", "status events", rate, "msg/s",
+                        "smtp-source", reference, "email-worker", rss, cpu * 1e6 / n,
+                        target=">= 50% of smtp-source", met=rate >= 0.5 * reference)
     finally:
         if worker and worker.poll() is None:
             worker.terminate()
@@ -137,8 +107,7 @@ def main():
                 cur.execute("DELETE FROM %s WHERE org_id = %%s" % table, (org,))
         try:
             AdminClient({"bootstrap.servers": bootstrap}).delete_topics(
-                [base, status] + [base + s for s in (".retry.60s", ".retry.300s", ".retry.900s",
-                                                     ".retry.3600s", ".dlq")])
+                benchlib.channel_topics(base, status))
         except Exception:
             pass
 

@@ -17,18 +17,11 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 
-from confluent_kafka import Producer, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 import psycopg2
 
-
-def worker_cpu_seconds(pid):
-    """User plus system CPU time of a process so far, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+import benchlib
 
 
 def main():
@@ -56,26 +49,15 @@ def main():
                     (org,))
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [base] + [base + s for s in (".retry.60s", ".retry.300s", ".retry.900s",
-                                          ".retry.3600s", ".dlq")] + [status]
+    topics = benchlib.channel_topics(base, status)
     for f in admin.create_topics([NewTopic(t, partitions, 1) for t in topics]).values():
         f.result()
 
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                         "batch.num.messages": 10000, "queue.buffering.max.messages": 1000000})
-    t0 = time.monotonic()
-    for i in range(n):
-        value = json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
-                            "to": "user%d@example.com" % i, "subject": "Benchmark",
-                            "payload": {"textBody": "hello"}})
-        while True:
-            try:
-                producer.produce(base, value=value, key=str(i))
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush()
-    produce_rate = n / (time.monotonic() - t0)
+    produce_rate = benchlib.produce_all(bootstrap, base, (
+        (str(i), json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
+                             "to": "user%d@example.com" % i, "subject": "Benchmark",
+                             "payload": {"textBody": "hello"}}))
+        for i in range(n)))
 
     log = tempfile.NamedTemporaryFile(prefix="bench-worker-", suffix=".log", delete=False)
     wenv = dict(env, TOPIC_EMAIL=base, TOPIC_STATUS=status, CONSUMER_GROUP=tag,
@@ -83,36 +65,22 @@ def main():
                 MAX_IN_FLIGHT=os.environ.get("MAX_IN_FLIGHT", "20000"),
                 MAX_IN_FLIGHT_PER_PARTITION=os.environ.get("MAX_IN_FLIGHT_PER_PARTITION", "5000"))
     worker = subprocess.Popen([build + "/test-worker"], env=wenv, stdout=log, stderr=log)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": tag + "-watch"})
-    tps = [TopicPartition(status, p) for p in range(partitions)]
-    first = None
-    start = time.monotonic()
-    done = 0
     try:
-        while time.monotonic() - start < 600:
-            done = sum(consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps)
-            now = time.monotonic()
-            if first is None and done > 0:
-                first, first_done = now, done
-            if done >= n:
-                break
-            if worker.poll() is not None:
-                raise SystemExit("test-worker exited with %d; log in %s" % (worker.returncode, log.name))
-            time.sleep(0.05)
-        end = time.monotonic()
-        cpu = worker_cpu_seconds(worker.pid)
+        rate, seconds = benchlib.wait_status_events(bootstrap, status, partitions, n, worker,
+                                                    "test-worker (log in %s)" % log.name)
+        cpu = benchlib.cpu_seconds(worker.pid)
+        rss = benchlib.peak_rss_kib(worker.pid)
     finally:
         worker.terminate()
         worker.wait(60)
-        consumer.close()
-    if done < n:
-        raise SystemExit("only %d of %d status events within the time limit" % (done, n))
-    rate = (n - first_done) / (end - first) if end > first else float("inf")
     print("%-52s %12.0f msg/s" % ("pipeline, instant provider (1 worker, %d partitions)" % partitions, rate))
     print("%-52s %12.0f msg/s" % ("reference: producing the same requests (Kafka alone)", produce_rate))
     print("%-52s %12.1f us/msg" % ("worker CPU per request (all threads)", cpu * 1e6 / n))
     print("(%d requests; first to last status event in %.2f s; load average %.2f)"
-          % (n, end - first, os.getloadavg()[0]))
+          % (n, seconds, os.getloadavg()[0]))
+    benchlib.record("pipeline, instant provider", "status events", rate, "msg/s",
+                    "Kafka produce alone", produce_rate, "test-worker", rss, cpu * 1e6 / n,
+                    target=">= 20,000 msg/s", met=rate >= 20000)
 
 
 if __name__ == "__main__":

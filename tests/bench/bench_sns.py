@@ -31,6 +31,8 @@ sys.path.insert(0, INTEGRATION)
 
 from pipeline_harness import Harness  # noqa: E402
 
+import benchlib  # noqa: E402
+
 _spec = importlib.util.spec_from_file_location("test_sns_moto",
                                                os.path.join(INTEGRATION, "test_sns_moto.py"))
 sns = importlib.util.module_from_spec(_spec)
@@ -52,13 +54,6 @@ BODY = ("Action=Publish&Version=2010-03-31&PhoneNumber=%2B14155550100"
 HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
            "Authorization": "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/sns/"
                             "aws4_request, SignedHeaders=content-type;host, Signature=00"}
-
-
-def worker_cpu_seconds(pid):
-    """User plus system CPU time of a process so far, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wrk_rate(url, seconds, connections, tmpdir):
@@ -165,7 +160,8 @@ def main():
             if time.time() > deadline or not w.alive():
                 raise RuntimeError("%d of %d SENT; worker alive: %s\n%s" %
                                    (len(sent), n, w.alive(), w.tail()))
-        cpu = worker_cpu_seconds(w.pid)
+        cpu = benchlib.cpu_seconds(w.pid)
+        rss = benchlib.peak_rss_kib(w.pid)
         w.stop(60)
         ref_after, _ = reference()
         ref = (ref_before + ref_after) / 2
@@ -177,6 +173,9 @@ def main():
         print("moto alone (%s): %.0f req/s before, %.0f req/s after" %
               (ref_how, ref_before, ref_after))
         print("ratio: %.0f%% of moto's ceiling (mean of before and after)" % (100.0 * rate / ref))
+        benchlib.record("sns, moto", "status events", rate, "msg/s",
+                        "moto alone, " + ref_how.split(",")[0], ref, "sns-worker", rss,
+                        cpu * 1e6 / n, target=">= 70% of moto", met=rate >= 0.7 * ref)
         return 0
     finally:
         if moto:

@@ -31,9 +31,11 @@ import tempfile
 import time
 import urllib.parse
 
-from confluent_kafka import Producer, Consumer, TopicPartition
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 import psycopg2
+
+import benchlib
 
 SID = "AC" + "%032x" % random.getrandbits(128)
 TOKEN = "bench%016x" % random.getrandbits(64)
@@ -74,13 +76,6 @@ def wrk_rate(port, connections, seconds, tmp):
     return float(m.group(1))
 
 
-def cpu_seconds(pid):
-    """User plus system CPU time of a process so far, from /proc."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def run_worker(cmd, base, org, n, partitions, env, tmp, procs, sim_pid):
     """Produces n requests to fresh topics under `base`, runs the worker `cmd` on them and
     returns (status events per second from the first to the last, {status: count},
@@ -89,57 +84,32 @@ def run_worker(cmd, base, org, n, partitions, env, tmp, procs, sim_pid):
     status = base + ".status"
     tag = base.replace(".", "-")
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    topics = [base] + [base + s for s in (".retry.60s", ".retry.300s", ".retry.900s",
-                                          ".retry.3600s", ".dlq")] + [status]
+    topics = benchlib.channel_topics(base, status)
     for f in admin.create_topics([NewTopic(t, partitions, 1) for t in topics]).values():
         f.result()
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20,
-                         "batch.num.messages": 10000, "queue.buffering.max.messages": 1000000})
-    for i in range(n):
-        value = json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
-                            "to": "+1415555%04d" % (i % 10000),
-                            "payload": {"body": "Benchmark message"}})
-        while True:
-            try:
-                producer.produce(base, value=value, key=str(i))
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush()
+    benchlib.produce_all(bootstrap, base, (
+        (str(i), json.dumps({"message_id": "%s-%d" % (tag, i), "org_id": org,
+                             "to": "+1415555%04d" % (i % 10000),
+                             "payload": {"body": "Benchmark message"}}))
+        for i in range(n)))
 
     log = open(os.path.join(tmp, os.path.basename(cmd[0]) + ".log"), "w")
     wenv = dict(env, TOPIC_SMS_TWILIO=base, TOPIC_STATUS=status, CONSUMER_GROUP=tag,
                 HTTP_ADDR="127.0.0.1:0", LOG_LEVEL="warn", TOPIC_AUTO_CREATE="false",
                 MAX_IN_FLIGHT=os.environ.get("MAX_IN_FLIGHT", "20000"),
                 MAX_IN_FLIGHT_PER_PARTITION=os.environ.get("MAX_IN_FLIGHT_PER_PARTITION", "5000"))
-    sim_cpu0 = cpu_seconds(sim_pid)
+    sim_cpu0 = benchlib.cpu_seconds(sim_pid)
     worker = subprocess.Popen(cmd, env=wenv, stdout=log, stderr=log)
     procs.append(worker)
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": tag + "-watch"})
-    tps = [TopicPartition(status, p) for p in range(partitions)]
-    first, first_done, done = None, 0, 0
-    start = time.monotonic()
     try:
-        while time.monotonic() - start < 600:
-            done = sum(consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps)
-            now = time.monotonic()
-            if first is None and done > 0:
-                first, first_done = now, done
-            if done >= n:
-                break
-            if worker.poll() is not None:
-                raise SystemExit("%s exited with %d; log in %s" % (cmd[0], worker.returncode,
-                                                                   log.name))
-            time.sleep(0.05)
-        end = time.monotonic()
-        cpu = cpu_seconds(worker.pid)
-        sim_cpu = cpu_seconds(sim_pid) - sim_cpu0
+        rate, _ = benchlib.wait_status_events(bootstrap, status, partitions, n, worker,
+                                              "%s (log in %s)" % (cmd[0], log.name))
+        cpu = benchlib.cpu_seconds(worker.pid)
+        rss = benchlib.peak_rss_kib(worker.pid)
+        sim_cpu = benchlib.cpu_seconds(sim_pid) - sim_cpu0
     finally:
-        consumer.close()
         worker.terminate()
         worker.wait(60)
-    if done < n:
-        raise SystemExit("only %d of %d status events within the time limit" % (done, n))
 
     # Every event must be SENT for the figure to mean what it says.
     check = Consumer({"bootstrap.servers": bootstrap, "group.id": tag + "-check",
@@ -155,15 +125,13 @@ def run_worker(cmd, base, org, n, partitions, env, tmp, procs, sim_pid):
             counts[st] = counts.get(st, 0) + 1
             seen += 1
     check.close()
-    rate = (n - first_done) / (end - first) if end > first else float("inf")
-    return rate, counts, cpu, sim_cpu
+    return rate, counts, cpu, sim_cpu, rss
 
 
 def main():
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
     partitions = int(sys.argv[2]) if len(sys.argv) > 2 else 4
     connections = int(sys.argv[3]) if len(sys.argv) > 3 else 64
-    bootstrap = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
     dburl = os.environ["DATABASE_URL"]
     build = os.environ["NOTIFY_BUILD_DIR"]
     tag = "benchtw%d" % random.randint(0, 1 << 30)
@@ -200,13 +168,14 @@ def main():
             cur.execute("INSERT INTO sms_rate_limit (org_id, provider_type, quota_limit)"
                         " VALUES (%s, 'TWILIO', 2000000000)", (org,))
 
-        twilio_rate, counts, cpu, sim_cpu = run_worker([build + "/twilio-worker"], base, org, n, partitions,
-                                         dict(env, TWILIO_API_BASE_URL="http://127.0.0.1:%d"
-                                              % port, TWILIO_MAX_CONNECTIONS=str(connections)),
-                                         tmp, procs, sim.pid)
+        twilio_rate, counts, cpu, sim_cpu, rss = run_worker(
+            [build + "/twilio-worker"], base, org, n, partitions,
+            dict(env, TWILIO_API_BASE_URL="http://127.0.0.1:%d" % port,
+                 TWILIO_MAX_CONNECTIONS=str(connections)),
+            tmp, procs, sim.pid)
         # The pipeline's own ceiling on this machine now: the same requests through the
         # test-worker, whose scripted Twilio provider answers at once without any HTTP.
-        ceiling, _, cpu_instant, _ = run_worker(
+        ceiling, _, cpu_instant, _, rss_instant = run_worker(
             [build + "/test-worker"], base + "-instant", org, n, partitions,
             dict(env, NOTIFY_TEST_CHANNEL="twilio"), tmp, procs, sim.pid)
 
@@ -222,6 +191,12 @@ def main():
               % (cpu * 1e6 / n, cpu_instant * 1e6 / n, sim_cpu * 1e6 / n))
         print("(%d requests, %d partitions, twilio-worker statuses %s; %d cores, load average %.1f)"
               % (n, partitions, counts, os.cpu_count(), os.getloadavg()[0]))
+        benchlib.record("twilio, simulator", "status events", twilio_rate, "msg/s",
+                        "wrk -c%d, simulator" % connections, wrk, "twilio-worker", rss,
+                        cpu * 1e6 / n, target=">= 70% of wrk", met=twilio_rate >= 0.7 * wrk)
+        benchlib.record("twilio, instant provider", "status events", ceiling, "msg/s",
+                        "wrk -c%d, simulator" % connections, wrk, "test-worker", rss_instant,
+                        cpu_instant * 1e6 / n)
     finally:
         for p in reversed(procs):
             if p.poll() is None:
