@@ -1,6 +1,7 @@
 #include "dbstage.h"
 
 #include "db.h"
+#include "errcode.h"
 #include "ledger.h"
 #include "log.h"
 #include "provcfg.h"
@@ -499,6 +500,17 @@ void dbstage_sender_done(sender_job_t *sj, const sender_result_t *result, void *
     dbstage_t *st = opaque;
     job_t *job = (job_t *)(void *)((char *)sj - offsetof(job_t, sj));
     job->result = *result;
+    /* A refused credential is most often a rotated one: the next request of the
+     * organisation reads the row again rather than the cached copy (provcfg is
+     * thread-safe, and this runs on the engine's thread). */
+    if (!result->ok && errcode_credentials_refused(result->error_code)) {
+        provcfg_invalidate(st->pc, job->req->org_id);
+        log_kv(LOG_LEVEL_ERROR,
+               "the provider refused the organisation's credentials; its "
+               "configuration is read again at the next request",
+               "org_id", job->req->org_id, "error_code", result->error_code, "error",
+               result->error_message, NULL);
+    }
     job->phase = DBSTAGE_SENT;
     jobq_push(st->sent.q, &job->node);
 }

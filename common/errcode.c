@@ -151,3 +151,9 @@ int errcode_classify(const char *name, bool *retryable)
         return -1;
     return errcode_twilio_lookup((int)n, 0, NULL, 0, retryable) >= 0 ? 0 : -1;
 }
+
+bool errcode_credentials_refused(const char *name)
+{
+    return name != NULL && (strcmp(name, errcode_name(ERRCODE_AUTH_FAILED)) == 0 ||
+                            strcmp(name, "TWILIO_20003") == 0);
+}

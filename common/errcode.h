@@ -161,4 +161,12 @@ const char *errcode_twilio_description(int code);
  */
 int errcode_classify(const char *name, bool *retryable);
 
+/*
+ * True for the wire names that mean the provider refused the organisation's credentials:
+ * AUTH_FAILED (SMTP, AWS) and TWILIO_20003. A worker then drops its cached provider
+ * configuration of the organisation, so that a rotated secret is read at the next request
+ * instead of failing every request until the cache expires.
+ */
+bool errcode_credentials_refused(const char *name);
+
 #endif

@@ -14,7 +14,8 @@ random tag. It checks, for each outcome:
     official `twilio` package's RequestValidator;
   - a 400 with code 21211: FAILED TWILIO_21211, not retryable; with 21612 (retryable in
     the seed's table): RETRY_SCHEDULED;
-  - wrong credentials (401): FAILED TWILIO_20003, not retryable;
+  - wrong credentials (401): FAILED TWILIO_20003, not retryable; the refusal drops the
+    org's cached config, so a rotated token is used by the org's next request;
   - 429 with Retry-After: RETRY_SCHEDULED TWILIO_20429, the organisation throttled (a
     request of the same org meanwhile waits with RATE_LIMIT and never reaches Twilio),
     then SENT;
@@ -229,7 +230,10 @@ def main():
                     TWILIO_API_BASE_URL="http://127.0.0.1:%d" % sim_port,
                     PUBLIC_BASE_URL="http://127.0.0.1:%d" % cb_port,
                     TWILIO_TIMEOUT_MS="1500", RETRY_DELAYS_MS="1000,2000,3000,4000",
-                    DRAIN_GRACE_MS="5000")
+                    DRAIN_GRACE_MS="5000",
+                    # Far longer than the test: a config read again after the 401 below
+                    # is the refusal's doing, not the cache's expiry.
+                    PROVIDER_CONFIG_TTL_MS="600000")
         worker = subprocess.Popen([BUILD + "/twilio-worker"], env=wenv, stdout=wlog,
                                   stderr=subprocess.STDOUT)
         procs.append(worker)
@@ -322,6 +326,16 @@ def main():
         e = events.first("m-401", "FAILED")
         check(e and e["error_code"] == "TWILIO_20003" and e["retryable"] is False
               and e["attempt"] == 1, "401: FAILED TWILIO_20003 not retryable (%r)" % e)
+        # The operator rotates the token: the refusal dropped the cached config, so the
+        # org's next request uses the new row at once.
+        with psycopg2.connect(DBURL) as conn, conn.cursor() as cur:
+            cur.execute("UPDATE sms_provider_config SET twilio_auth_token_encrypted = %s"
+                        " WHERE org_id = %s", (encrypt(env, org_bad, col, TOKEN), org_bad))
+        send("m-rotated", org_bad, "+14155550111")
+        check(events.wait(["m-rotated"], timeout=30), "m-rotated got a final status")
+        e = events.first("m-rotated", "SENT")
+        check(e and e["attempt"] == 1, "after a 401 and a token rotation the org's next request "
+              "is SENT with the new token (%r)" % events.by_id.get("m-rotated"))
 
         r = events.first("m-429", "RETRY_SCHEDULED")
         s = events.first("m-429", "SENT")
@@ -358,10 +372,10 @@ def main():
         # accepted by the (slow) simulator after the worker gave up, as Twilio may do,
         # which is why a timeout is the one retry that can send a message twice.
         deadline = time.monotonic() + 10
-        while sim_get(sim_port, "/sim/stats")["created"] < 7 and time.monotonic() < deadline:
+        while sim_get(sim_port, "/sim/stats")["created"] < 8 and time.monotonic() < deadline:
             time.sleep(0.1)
         created = sim_get(sim_port, "/sim/stats")["created"]
-        check(created == 7, "the simulator accepted 6 messages and the late one (%d)" % created)
+        check(created == 8, "the simulator accepted 7 messages and the late one (%d)" % created)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with receiver.lock:

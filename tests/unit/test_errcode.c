@@ -210,6 +210,18 @@ static void test_classify(void)
     CHECK_INT(errcode_classify(NULL, &retry), -1);
 }
 
+static void test_credentials_refused(void)
+{
+    CHECK(errcode_credentials_refused("AUTH_FAILED"));
+    CHECK(errcode_credentials_refused("TWILIO_20003"));
+    CHECK(!errcode_credentials_refused("TWILIO_20429"));
+    CHECK(!errcode_credentials_refused("TWILIO_200031"));
+    CHECK(!errcode_credentials_refused("SMTP_550"));
+    CHECK(!errcode_credentials_refused("CONFIG_ERROR"));
+    CHECK(!errcode_credentials_refused(""));
+    CHECK(!errcode_credentials_refused(NULL));
+}
+
 int main(void)
 {
     TEST_RUN(test_every_contract_code);
@@ -218,5 +230,6 @@ int main(void)
     TEST_RUN(test_twilio_table);
     TEST_RUN(test_twilio_unknown);
     TEST_RUN(test_classify);
+    TEST_RUN(test_credentials_refused);
     return TEST_EXIT();
 }

@@ -170,9 +170,6 @@ static void smtp_engine_run_job(smtp_engine_t *e, smtp_session_t **sess, sender_
     smtp_message_free(&m);
 
 report:
-    if (!r.ok && strcmp(r.error_code, "AUTH_FAILED") == 0)
-        log_kv(LOG_LEVEL_ERROR, "the SMTP server refused the organisation's credentials", "org_id",
-               job->req->org_id, "error", r.error_message, NULL);
     e->done(job, &r, e->done_opaque);
 }
 
