@@ -72,7 +72,7 @@
     X(WEBHOOK_BODY_LIMIT, CFG_TYPE_INT, "1048576", 1024, 67108864, NULL, CFG_BIN_WEBHOOK, 0,       \
       "Largest callback body accepted (bytes); a larger one is answered 413.")                     \
     X(WEBHOOK_MAX_CONNECTIONS, CFG_TYPE_INT, "512", 1, 10000, NULL, CFG_BIN_WEBHOOK, 0,            \
-      "Concurrent callback connections (one thread each); more are refused.")                      \
+      "Concurrent callback connections; more are refused.")                                        \
     X(WEBHOOK_KAFKA_TIMEOUT_MS, CFG_TYPE_INT, "10000", 1000, 300000, NULL, CFG_BIN_WEBHOOK, 0,     \
       "How long a callback waits for Kafka to acknowledge its status event before 503.")           \
     X(WEBHOOK_REPLAY_WINDOW_S, CFG_TYPE_INT, "300", 1, 86400, NULL, CFG_BIN_WEBHOOK, 0,            \
@@ -81,7 +81,8 @@
       "PostgreSQL connections for ledger correlation and callback de-duplication.")                \
     X(SNS_CERT_HOST_PATTERN, CFG_TYPE_STRING,                                                      \
       "^sns\\.[a-zA-Z0-9-]{3,}\\.amazonaws\\.com(\\.cn)?$", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,        \
-      "POSIX extended regex the host of SigningCertURL and SubscribeURL must match.")              \
+      "POSIX extended regex the host (with :port when the URL has one) of SigningCertURL and "    \
+      "SubscribeURL must match.")                                                                 \
     X(SNS_CERT_CA_FILE, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,                       \
       "CA bundle for fetching SNS certificates; empty means the system store.")                    \
     X(SNS_SUBSCRIBE_MODE, CFG_TYPE_ENUM, "confirm", 0, 0, "confirm|return", CFG_BIN_WEBHOOK, 0,    \

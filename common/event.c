@@ -341,13 +341,8 @@ static int event_get_string(json_object *root, const char *key, bool nullable, c
         return event_fail(errstr, errstr_size, "%s: must not contain NUL characters", key);
     /* json-c's UTF-8 check lets overlong forms and surrogates through; event_serialize()
      * would replace them, so an event read here would not be the one written back. */
-    const unsigned char *p = (const unsigned char *)json_object_get_string(v);
-    size_t len = (size_t)json_object_get_string_len(v);
-    for (size_t i = 0, n; i < len; i += n) {
-        n = utf8_decode(p + i, len - i, NULL);
-        if (n == 0)
-            return event_fail(errstr, errstr_size, "%s: must be valid UTF-8", key);
-    }
+    if (!utf8_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+        return event_fail(errstr, errstr_size, "%s: must be valid UTF-8", key);
     *out = json_object_get_string(v);
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "formenc.h"
 
 #include "hex.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,13 @@ formenc_t *formenc_parse(const char *body, size_t len, char *errstr, size_t errs
         }
         form->values[form->count] = w;
         w += n;
+        /* Twilio encodes UTF-8; other bytes were not written by it, and could not go into
+         * a status event or the database as text. */
+        if (!utf8_valid(form->names[form->count], strlen(form->names[form->count])) ||
+            !utf8_valid(w - n, n - 1)) {
+            snprintf(errstr, errstr_size, "parameter %zu: not UTF-8", form->count + 1);
+            goto fail;
+        }
         form->count++;
     }
     return form;

@@ -5,7 +5,8 @@
  * every value of a repeated parameter.
  *
  * Decoding is strict where leniency would change what a signature covers: a '%' not
- * followed by two hex digits, or a decoded NUL byte, rejects the whole body. An empty
+ * followed by two hex digits, or a decoded NUL byte, rejects the whole body. So does a
+ * name or value that does not decode to well-formed UTF-8. An empty
  * segment ("a=1&&b=2") is skipped and a segment without '=' is a name with an empty value,
  * as browsers and Twilio's helpers read them.
  */

@@ -507,7 +507,15 @@ static void pipeline_accept(pipeline_t *pl, rd_kafka_message_t *m)
         return;
     }
     int64_t now = timefmt_now_ms();
-    int64_t not_before = pipeline_header_int(m, RETRY_H_NOT_BEFORE, 0);
+    /*
+     * The retry headers are the pipeline's own, written on the copies it puts on its retry
+     * tiers; on the main topic they can only come from a producer, and are ignored there.
+     * Trusted, a far-future x-not-before would hold the partition for good, and forged
+     * x-original-* coordinates would make the request the holder of another request's
+     * ledger reservation.
+     */
+    bool tier_copy = strcmp(topic, pl->topics[0]) != 0;
+    int64_t not_before = tier_copy ? pipeline_header_int(m, RETRY_H_NOT_BEFORE, 0) : 0;
     if (not_before > now) {
         pipeline_delay(pl, part, m->offset, not_before);
         rd_kafka_message_destroy(m);
@@ -527,11 +535,11 @@ static void pipeline_accept(pipeline_t *pl, rd_kafka_message_t *m)
     job->accepted_ms = now;
     job->owner = pl;
 
-    int64_t attempt = pipeline_header_int(m, RETRY_H_ATTEMPT, 1);
+    int64_t attempt = tier_copy ? pipeline_header_int(m, RETRY_H_ATTEMPT, 1) : 1;
     job->attempt = (attempt >= 1 && attempt <= RETRY_MAX_ATTEMPTS) ? (int)attempt : 1;
     const void *v;
     size_t len;
-    if (pipeline_header(m, RETRY_H_ORIGINAL_TOPIC, &v, &len) == 0 && len > 0 &&
+    if (tier_copy && pipeline_header(m, RETRY_H_ORIGINAL_TOPIC, &v, &len) == 0 && len > 0 &&
         len < sizeof(job->original_topic)) {
         memcpy(job->original_topic, v, len);
         job->original_topic[len] = '\0';

@@ -16,7 +16,9 @@
  * The certificate comes from SigningCertURL, which an attacker writes as easily as the
  * rest of the envelope, so the URL is checked before anything is fetched: https, a path
  * ending in ".pem", no user information, and a host matching a pattern (by default
- * SNSSIG_DEFAULT_HOST_PATTERN, which stops look-alikes hosted on S3 or elsewhere).
+ * SNSSIG_DEFAULT_HOST_PATTERN, which stops look-alikes hosted on S3 or elsewhere). The
+ * pattern is matched against the host and, when the URL names one, ":port" after it, so
+ * the default refuses any explicit port.
  */
 #ifndef NOTIFY_SNSSIG_H
 #define NOTIFY_SNSSIG_H
@@ -53,8 +55,9 @@ char *snssig_string_to_sign(const snssig_msg_t *msg, size_t *len);
 
 /*
  * Checks a certificate (or SubscribeURL) URL under the rules above with host_pattern, a
- * POSIX extended regular expression matched against the host (without its port; NULL
- * means the default). require_pem is false for SubscribeURL. Returns 0, or -1 with errstr.
+ * POSIX extended regular expression matched against the host, with ":port" when the URL
+ * has a port (NULL means the default). require_pem is false for SubscribeURL. Returns 0, or -1 with
+ * errstr.
  */
 int snssig_check_url(const char *url, const char *host_pattern, bool require_pem, char *errstr,
                      size_t errstr_size);

@@ -40,6 +40,21 @@ size_t utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
     return n;
 }
 
+bool utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0, n; i < len; i += n) {
+        if (p[i] < 0x80) {
+            n = 1;
+            continue;
+        }
+        n = utf8_decode(p + i, len - i, NULL);
+        if (n == 0)
+            return false;
+    }
+    return true;
+}
+
 size_t utf8_cut(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s;

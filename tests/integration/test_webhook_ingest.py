@@ -311,7 +311,7 @@ def main():
     try:
         port = free_port()
         procs.append(start_ingest(env, port, PUBLIC_BASE_URL=PUBLIC,
-                                  SNS_CERT_HOST_PATTERN=r"^127\.0\.0\.1$",
+                                  SNS_CERT_HOST_PATTERN=r"^127\.0\.0\.1:[0-9]+$",
                                   SNS_CERT_CA_FILE=paths["ca.pem"], WEBHOOK_BODY_LIMIT="4096"))
         expected = run_cases(port, certsrv, sns_key)
         events = read_events(len(expected))

@@ -49,6 +49,16 @@ static void test_rejects_malformed(void)
     CHECK(parse("a=%zz") == NULL);
     CHECK(parse("a%=1") == NULL);
     CHECK(parse("a=%00") == NULL);
+    /* Bytes that are not UTF-8: a stray continuation, an overlong '/', a surrogate, in a
+     * value or a name; a raw byte above 0x7F counts as much as an escaped one. */
+    CHECK(parse("MessageSid=SM%ff%fe") == NULL);
+    CHECK(parse("a=x%c0%af") == NULL);
+    CHECK(parse("a=%ed%a0%80") == NULL);
+    CHECK(parse("%80=1") == NULL);
+    CHECK(parse("a=\xc3") == NULL);
+    formenc_t *ok = parse("a=%c3%a9&b=\xc3\xa9");
+    CHECK(ok != NULL && strcmp(formenc_get(ok, "a"), formenc_get(ok, "b")) == 0);
+    formenc_destroy(ok);
     char body[] = {'a', '=', 'x', '\0', 'y'};
     char err[64];
     CHECK(formenc_parse(body, sizeof(body), err, sizeof(err)) == NULL);

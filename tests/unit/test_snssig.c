@@ -232,12 +232,27 @@ static void test_cert_url_rules(void)
               -1);
     CHECK_INT(snssig_check_url("https://sns.us.amazonaws.com/x.pem", NULL, true, err, sizeof(err)),
               -1);
-    /* A configured pattern for a local certificate server; the port is not matched. */
+    /* An explicit port, even 443, is refused by the default pattern: AWS writes none. */
+    CHECK_INT(snssig_check_url("https://sns.us-east-1.amazonaws.com:8443/x.pem", NULL, true, err,
+                               sizeof(err)),
+              -1);
+    CHECK_INT(snssig_check_url("https://sns.us-east-1.amazonaws.com:443/x.pem", NULL, true, err,
+                               sizeof(err)),
+              -1);
+    CHECK_INT(snssig_check_url("https://sns.us-east-1.amazonaws.com:/x.pem", NULL, true, err,
+                               sizeof(err)),
+              -1);
+    CHECK_INT(snssig_check_url("https://:443/x.pem", "^.*$", true, err, sizeof(err)), -1);
+    /* A configured pattern for a local certificate server names its port; without the port
+     * in the pattern the same URL is refused. */
     CHECK_INT(snssig_check_url("https://127.0.0.1:8443/cert.pem", "^127\\.0\\.0\\.1$", true, err,
                                sizeof(err)),
-              0);
-    CHECK_INT(snssig_check_url("https://127.0.0.1:8443/?Action=Confirm", "^127\\.0\\.0\\.1$", false,
+              -1);
+    CHECK_INT(snssig_check_url("https://127.0.0.1:8443/cert.pem", "^127\\.0\\.0\\.1:[0-9]+$", true,
                                err, sizeof(err)),
+              0);
+    CHECK_INT(snssig_check_url("https://127.0.0.1:8443/?Action=Confirm", "^127\\.0\\.0\\.1:[0-9]+$",
+                               false, err, sizeof(err)),
               0);
     CHECK_INT(snssig_check_url("https://127.0.0.1:8443/cert.pem", "(", true, err, sizeof(err)), -1);
 }

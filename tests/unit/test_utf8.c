@@ -48,10 +48,25 @@ static void test_cut(void)
     CHECK_INT(utf8_cut("", 0), 0);
 }
 
+static void test_valid(void)
+{
+    CHECK(utf8_valid("", 0));
+    CHECK(utf8_valid("plain", 5));
+    CHECK(utf8_valid("caf\xc3\xa9 \xf0\x9f\x98\x80", 10));
+    CHECK(utf8_valid("a\0b", 3));
+    CHECK(!utf8_valid("x\xff\xfe", 3));
+    CHECK(!utf8_valid("x\xc0\xaf", 3));
+    CHECK(!utf8_valid("\xed\xa0\x80", 3));
+    CHECK(!utf8_valid("caf\xc3", 4));
+    /* Only the given length counts: a sequence cut by it is malformed. */
+    CHECK(!utf8_valid("\xc3\xa9", 1));
+}
+
 int main(void)
 {
     TEST_RUN(test_decode);
     TEST_RUN(test_malformed);
     TEST_RUN(test_cut);
+    TEST_RUN(test_valid);
     return TEST_EXIT();
 }
