@@ -81,8 +81,8 @@
       "PostgreSQL connections for ledger correlation and callback de-duplication.")                \
     X(SNS_CERT_HOST_PATTERN, CFG_TYPE_STRING,                                                      \
       "^sns\\.[a-zA-Z0-9-]{3,}\\.amazonaws\\.com(\\.cn)?$", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,        \
-      "POSIX extended regex the host (with :port when the URL has one) of SigningCertURL and "    \
-      "SubscribeURL must match.")                                                                 \
+      "POSIX extended regex the host (with :port when the URL has one) of SigningCertURL and "     \
+      "SubscribeURL must match.")                                                                  \
     X(SNS_CERT_CA_FILE, CFG_TYPE_STRING, "", 0, 0, NULL, CFG_BIN_WEBHOOK, 0,                       \
       "CA bundle for fetching SNS certificates; empty means the system store.")                    \
     X(SNS_SUBSCRIBE_MODE, CFG_TYPE_ENUM, "confirm", 0, 0, "confirm|return", CFG_BIN_WEBHOOK, 0,    \
