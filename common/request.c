@@ -1,8 +1,8 @@
 #include "request.h"
 
 #include "base64.h"
+#include "jsonstrict.h"
 #include "phone.h"
-#include "utf8.h"
 
 #include <arpa/inet.h>
 #include <json-c/json.h>
@@ -533,94 +533,22 @@ static int request_to(request_err_t *err, json_object *root, request_t *req)
     return 0;
 }
 
-/*
- * What json-c 0.16 lets through although RFC 8259 forbids it: its UTF-8 check accepts
- * overlong forms, encoded surrogates and code points above U+10FFFF, and its strict mode
- * still takes raw control characters inside strings. One pass over the raw value, before
- * parsing, closes both. Returns NULL, or the reason in json-c's words.
- */
-static const char *request_scan(const char *value, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)value;
-    bool in_string = false;
-    size_t i = 0;
-
-    while (i < len) {
-        unsigned char c = s[i];
-        if (c >= 0x80) {
-            size_t n = utf8_decode(s + i, len - i, NULL);
-            if (n == 0)
-                return "invalid utf-8 string";
-            i += n;
-            continue;
-        }
-        if (in_string && c == '\\' && i + 1 < len && s[i + 1] < 0x80) {
-            i += 2; /* an escape: the next character is not a quote that ends the string */
-            continue;
-        }
-        if (c == '"')
-            in_string = !in_string;
-        else if (in_string && c < 0x20)
-            return "control character in a string";
-        i++;
-    }
-    return NULL;
-}
-
 /* Parses the value into a JSON object, or records why it is not one. */
 static json_object *request_read_json(request_err_t *err, const char *value, size_t len)
 {
-    json_tokener *tok = NULL;
     json_object *root = NULL;
-    enum json_tokener_error jerr;
-    const char *reason = request_scan(value, len);
-    size_t end;
-
-    if (reason) {
-        request_fail(err, ERRCODE_INVALID_REQUEST, "value", "not valid JSON (%s)", reason);
-        return NULL;
-    }
-    tok = json_tokener_new_ex(REQUEST_JSON_DEPTH);
-    if (tok == NULL)
-        abort();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    root = json_tokener_parse_ex(tok, value, (int)len);
-    jerr = json_tokener_get_error(tok);
-    end = json_tokener_get_parse_end(tok);
-    if (root == NULL && jerr == json_tokener_continue) {
-        /* The input ended inside a value; for a bare number that is its end, which json-c
-         * only knows once it sees a terminating NUL. */
-        root = json_tokener_parse_ex(tok, "", 1);
-        jerr = json_tokener_get_error(tok);
-        end = len;
-    }
-    if (root == NULL) {
-        if (jerr == json_tokener_continue || jerr == json_tokener_success)
-            jerr = json_tokener_error_parse_eof;
-        request_fail(err, ERRCODE_INVALID_REQUEST, "value", "not valid JSON (%s)",
-                     json_tokener_error_desc(jerr));
-        goto out;
-    }
-    /* json-c's strict mode already refuses anything after the object but whitespace; the
-     * check stays so that this does not depend on a flag. */
-    for (; end < len; end++) {
-        char c = value[end];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-            request_fail(err, ERRCODE_INVALID_REQUEST, "value",
-                         "not valid JSON (data after the object)");
-            json_object_put(root);
-            root = NULL;
-            goto out;
-        }
-    }
-    if (!json_object_is_type(root, json_type_object)) {
+    char reason[128];
+    switch (
+        jsonstrict_parse_object(value, len, REQUEST_JSON_DEPTH, &root, reason, sizeof(reason))) {
+    case JSONSTRICT_OK:
+        break;
+    case JSONSTRICT_ERR_NOT_OBJECT:
         request_fail(err, ERRCODE_INVALID_REQUEST, "value", "must be a JSON object");
-        json_object_put(root);
-        root = NULL;
+        break;
+    case JSONSTRICT_ERR_SYNTAX:
+        request_fail(err, ERRCODE_INVALID_REQUEST, "value", "not valid JSON (%s)", reason);
+        break;
     }
-
-out:
-    json_tokener_free(tok);
     return root;
 }
 

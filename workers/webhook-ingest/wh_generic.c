@@ -4,7 +4,6 @@
  */
 #include "wh.h"
 
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,81 +11,9 @@
 #include "errcode.h"
 #include "log.h"
 #include "timefmt.h"
+#include "whbody.h"
 #include "whsig.h"
 #include "whstatus.h"
-
-/* The contract's generic body; strings point into the parsed JSON. */
-typedef struct wh_generic_body_s {
-    const char *provider_message_id;
-    const char *message_id;
-    const char *status;
-    const char *bounce_type;
-    const char *smtp_code;
-    const char *diagnostic;
-    int64_t occurred_at;
-    char smtp_code_buf[16];
-} wh_generic_body_t;
-
-/* A string member, or NULL when absent or null; -1 when present with another type. */
-static int wh_generic_string(json_object *root, const char *name, const char **out)
-{
-    json_object *v = NULL;
-    *out = NULL;
-    if (!json_object_object_get_ex(root, name, &v) || v == NULL)
-        return 0;
-    if (!json_object_is_type(v, json_type_string))
-        return -1;
-    *out = json_object_get_string(v);
-    return 0;
-}
-
-static json_object *wh_generic_parse(const char *text, size_t len, wh_generic_body_t *b,
-                                     char *errstr, size_t errstr_size)
-{
-    json_tokener *tok = json_tokener_new();
-    if (tok == NULL)
-        abort();
-    json_object *root = json_tokener_parse_ex(tok, text, (int)len);
-    bool whole = root != NULL && json_tokener_get_parse_end(tok) == len;
-    json_tokener_free(tok);
-    memset(b, 0, sizeof(*b));
-    if (!whole || !json_object_is_type(root, json_type_object)) {
-        snprintf(errstr, errstr_size, "body is not a JSON object");
-        goto fail;
-    }
-    const char *timestamp = NULL;
-    if (wh_generic_string(root, "provider_message_id", &b->provider_message_id) ||
-        wh_generic_string(root, "message_id", &b->message_id) ||
-        wh_generic_string(root, "status", &b->status) ||
-        wh_generic_string(root, "bounce_type", &b->bounce_type) ||
-        wh_generic_string(root, "diagnostic", &b->diagnostic) ||
-        wh_generic_string(root, "timestamp", &timestamp)) {
-        snprintf(errstr, errstr_size, "a field that must be a string is not");
-        goto fail;
-    }
-    if ((b->provider_message_id == NULL || b->provider_message_id[0] == '\0') &&
-        (b->message_id == NULL || b->message_id[0] == '\0')) {
-        snprintf(errstr, errstr_size, "provider_message_id or message_id is required");
-        goto fail;
-    }
-    json_object *code = NULL;
-    if (json_object_object_get_ex(root, "smtp_code", &code) && code != NULL) {
-        if (json_object_is_type(code, json_type_int))
-            snprintf(b->smtp_code_buf, sizeof(b->smtp_code_buf), "%d", json_object_get_int(code));
-        else if (json_object_is_type(code, json_type_string))
-            snprintf(b->smtp_code_buf, sizeof(b->smtp_code_buf), "%s",
-                     json_object_get_string(code));
-        b->smtp_code = b->smtp_code_buf[0] ? b->smtp_code_buf : NULL;
-    }
-    if (timestamp && timefmt_parse_rfc3339(timestamp, &b->occurred_at) != 0) {
-        snprintf(errstr, errstr_size, "timestamp: not RFC 3339");
-        goto fail;
-    }
-    return root;
-fail:
-    json_object_put(root);
-    return NULL;
-}
 
 /* The secret check shared by the generic routes: WHSIG_OK or the reason. */
 static whsig_result_t wh_generic_verify(wh_t *wh, const httpd_request_t *req, const char *secret)
@@ -105,7 +32,7 @@ static whsig_result_t wh_generic_verify(wh_t *wh, const httpd_request_t *req, co
  * Fills cb from the body: status (the route's default when the body has none), error code
  * from smtp_code, message from diagnostic. Returns 0, or -1 with errstr (400).
  */
-static int wh_generic_fill(wh_callback_t *cb, wh_generic_body_t *b, const char *default_status,
+static int wh_generic_fill(wh_callback_t *cb, const whbody_t *b, const char *default_status,
                            char *errstr, size_t errstr_size)
 {
     const char *status = b->status ? b->status : default_status;
@@ -135,7 +62,7 @@ static void wh_generic_email(const httpd_request_t *req, httpd_response_t *resp,
 {
     char errstr[256];
     const provcfg_email_t *cfg = NULL;
-    json_object *root = NULL;
+    whbody_t b = {0};
     const char *org = httpd_request_param(req, 0);
 
     provcfg_err_t perr = provcfg_get_email(wh->provcfg, org, &cfg, errstr, sizeof(errstr));
@@ -157,13 +84,12 @@ static void wh_generic_email(const httpd_request_t *req, httpd_response_t *resp,
     }
     size_t len = 0;
     const char *body = httpd_request_body(req, &len);
-    wh_generic_body_t b;
-    root = wh_generic_parse(body, len, &b, errstr, sizeof(errstr));
+    int parsed = whbody_parse(body, len, &b, errstr, sizeof(errstr));
     wh_callback_t cb = {.route = route,
                         .org_id = org,
                         .channel = EVENT_CHANNEL_EMAIL,
                         .provider = EVENT_PROVIDER_SMTP};
-    if (root == NULL || wh_generic_fill(&cb, &b, default_status, errstr, sizeof(errstr)) != 0) {
+    if (parsed != 0 || wh_generic_fill(&cb, &b, default_status, errstr, sizeof(errstr)) != 0) {
         wh_answer(wh, resp, route, 400, "malformed", errstr);
         goto out;
     }
@@ -177,7 +103,7 @@ static void wh_generic_email(const httpd_request_t *req, httpd_response_t *resp,
     }
     wh_deliver(wh, &cb, resp);
 out:
-    json_object_put(root);
+    whbody_free(&b);
     provcfg_email_release(cfg);
 }
 
@@ -206,7 +132,7 @@ void wh_generic_sms(const httpd_request_t *req, httpd_response_t *resp, void *op
     char errstr[256];
     const provcfg_sms_t *cfgs[2] = {NULL, NULL};
     static const provcfg_sms_type_t types[2] = {PROVCFG_SMS_TWILIO, PROVCFG_SMS_AWS_SNS};
-    json_object *root = NULL;
+    whbody_t b = {0};
     const char *org = httpd_request_param(req, 0);
     bool any = false;
 
@@ -240,8 +166,7 @@ void wh_generic_sms(const httpd_request_t *req, httpd_response_t *resp, void *op
     }
     size_t len = 0;
     const char *body = httpd_request_body(req, &len);
-    wh_generic_body_t b;
-    root = wh_generic_parse(body, len, &b, errstr, sizeof(errstr));
+    int parsed = whbody_parse(body, len, &b, errstr, sizeof(errstr));
     wh_callback_t cb = {
         .route = WH_ROUTE_SMS_GENERIC,
         .org_id = org,
@@ -249,13 +174,13 @@ void wh_generic_sms(const httpd_request_t *req, httpd_response_t *resp, void *op
         .provider =
             types[verified] == PROVCFG_SMS_TWILIO ? EVENT_PROVIDER_TWILIO : EVENT_PROVIDER_AWS_SNS,
     };
-    if (root == NULL || wh_generic_fill(&cb, &b, NULL, errstr, sizeof(errstr)) != 0) {
+    if (parsed != 0 || wh_generic_fill(&cb, &b, NULL, errstr, sizeof(errstr)) != 0) {
         wh_answer(wh, resp, WH_ROUTE_SMS_GENERIC, 400, "malformed", errstr);
         goto out;
     }
     wh_deliver(wh, &cb, resp);
 out:
-    json_object_put(root);
+    whbody_free(&b);
     for (int i = 0; i < 2; i++)
         if (cfgs[i])
             provcfg_sms_release(cfgs[i]);
