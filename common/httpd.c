@@ -2,10 +2,20 @@
  * libmicrohttpd calls the access handler several times per request: once when the headers
  * are in (the route is chosen then, and a request that cannot succeed, an unknown path, a
  * wrong method or a Content-Length over the limit, is answered at once without reading its
- * body), once per piece of body (appended, up to the limit), and once more at the end,
- * when the handler runs. The per-request state is created in the URI callback, which is
- * also the only place the request target is seen exactly as sent, and freed in the
- * completion callback, which libmicrohttpd calls for every request whose URI it reported.
+ * body, which also closes the connection), once per piece of body (appended, up to the
+ * limit), and once more at the end, when the handler runs. /healthz, /readyz and /metrics
+ * are answered in that last call too: an answer queued before libmicrohttpd has seen the
+ * end of the request makes it close the connection, and a load balancer's probe or a
+ * scraper would pay a new connection each time. The per-request state is created in the
+ * URI callback, which is also the only place the request target is seen exactly as sent,
+ * and freed in the completion callback, which libmicrohttpd calls for every request whose
+ * URI it reported.
+ *
+ * A deferred answer: the handler suspends the connection (libmicrohttpd then neither reads
+ * from it nor times it out) and returns; whoever answers later resumes it, and
+ * libmicrohttpd calls the access handler once more, which sends what was set. Suspending
+ * happens inside the handler, before the response can reach another thread, so a resume
+ * never overtakes its suspend.
  *
  * We open the listening socket ourselves so that a bind failure can say why (address in
  * use, permission) and so that the port is known before the first request.
@@ -31,6 +41,13 @@
 #define HTTPD_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define HTTPD_METHOD_MAX   16
 
+/*
+ * Event threads: a handler that blocks (a configuration load on a cache miss, a
+ * certificate fetch) holds up only the connections of its own thread, and two cores are
+ * kept busy; more threads than that only add wake-ups.
+ */
+#define HTTPD_DEFAULT_THREADS 4
+
 typedef struct httpd_route_s {
     char method[HTTPD_METHOD_MAX];
     char *pattern;
@@ -46,6 +63,12 @@ struct httpd_s {
     void *ready_opaque;
     atomic_bool ready;
     unsigned port;
+    /* Deferred answers not yet sent, and whether new requests are still taken; the lock
+     * and condition serve httpd_destroy(), which waits for the count to reach zero. */
+    pthread_mutex_t pending_lock;
+    pthread_cond_t pending_cond;
+    size_t pending;
+    atomic_bool stopping;
     /*
      * Routes are appended, never changed or removed: a slot is filled under the mutex and
      * then published by a release store of the count, so connection threads read the
@@ -54,6 +77,17 @@ struct httpd_s {
     pthread_mutex_t routes_lock;
     httpd_route_t routes[HTTPD_MAX_ROUTES];
     atomic_size_t nroutes;
+};
+
+struct httpd_response_s {
+    httpd_request_t *req;
+    int status;
+    char *content_type;
+    char *body;
+    size_t len;
+    char *header_names[HTTPD_MAX_RESPONSE_HEADERS];
+    char *header_values[HTTPD_MAX_RESPONSE_HEADERS];
+    size_t nheaders;
 };
 
 struct httpd_request_s {
@@ -72,16 +106,8 @@ struct httpd_request_s {
     char *param_buf; /* the captured segments, NUL-separated */
     const char *params[HTTPD_MAX_PARAMS];
     size_t nparams;
-};
-
-struct httpd_response_s {
-    int status;
-    char *content_type;
-    char *body;
-    size_t len;
-    char *header_names[HTTPD_MAX_RESPONSE_HEADERS];
-    char *header_values[HTTPD_MAX_RESPONSE_HEADERS];
-    size_t nheaders;
+    int deferred; /* the handler called httpd_response_defer(); set on the event thread */
+    httpd_response_t resp;
 };
 
 /* Allocation failure aborts: a supervised daemon is restarted (see architecture.md). */
@@ -183,7 +209,7 @@ static int httpd_parse_addr(const char *addr, struct sockaddr_storage *ss, sockl
 static int httpd_listen(const struct sockaddr_storage *ss, socklen_t ss_len, const char *addr,
                         unsigned *port, char *errstr, size_t errstr_size)
 {
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         httpd_errno(errstr, errstr_size, "socket for", addr, errno);
         return -1;
@@ -384,6 +410,29 @@ static void httpd_response_free(httpd_response_t *resp)
         free(resp->header_names[k]);
         free(resp->header_values[k]);
     }
+    resp->content_type = resp->body = NULL;
+    resp->status = 0;
+    resp->nheaders = 0;
+}
+
+void httpd_response_defer(httpd_response_t *resp)
+{
+    httpd_request_t *req = resp->req;
+    httpd_t *h = req->httpd;
+    if (req->deferred)
+        return;
+    req->deferred = 1;
+    pthread_mutex_lock(&h->pending_lock);
+    h->pending++;
+    pthread_mutex_unlock(&h->pending_lock);
+    MHD_suspend_connection(req->connection);
+}
+
+void httpd_response_resume(httpd_response_t *resp)
+{
+    /* What the answering thread wrote is published by libmicrohttpd's own lock, which
+     * both the resume and the event thread that picks it up take. */
+    MHD_resume_connection(resp->req->connection);
 }
 
 static enum MHD_Result httpd_send(struct MHD_Connection *connection, httpd_response_t *resp)
@@ -455,8 +504,15 @@ static enum MHD_Result httpd_builtin(httpd_t *h, httpd_request_t *req)
 
 static enum MHD_Result httpd_begin(httpd_t *h, httpd_request_t *req)
 {
+    if (httpd_is_builtin(req->path) && strcmp(req->method, "GET") != 0 &&
+        strcmp(req->method, "HEAD") != 0)
+        return httpd_builtin(h, req); /* 405 without reading a body */
     if (httpd_is_builtin(req->path))
-        return httpd_builtin(h, req);
+        return MHD_YES; /* answered in the last call, see the top of this file */
+    /* Once httpd_destroy() began, a request on a kept-alive connection must not start a
+     * new deferred answer that the drain would have to wait for. */
+    if (atomic_load(&h->stopping))
+        return HTTPD_SEND_LITERAL(req->connection, 503, "shutting down\n", NULL, NULL);
 
     char allow[128];
     req->route = httpd_find_route(h, req->method, req->path, allow, sizeof(allow));
@@ -503,14 +559,18 @@ static void httpd_append(httpd_t *h, httpd_request_t *req, const char *data, siz
     req->body[req->body_len] = '\0';
 }
 
-static enum MHD_Result httpd_finish(httpd_request_t *req)
+static enum MHD_Result httpd_finish(httpd_t *h, httpd_request_t *req)
 {
+    if (req->deferred)
+        return httpd_send(req->connection, &req->resp); /* resumed: the answer is in */
+    if (httpd_is_builtin(req->path))
+        return httpd_builtin(h, req);
     if (req->too_big)
         return HTTPD_SEND_LITERAL(req->connection, 413, "request body too large\n", NULL, NULL);
-    httpd_response_t resp;
-    memset(&resp, 0, sizeof(resp));
-    req->route->handler(req, &resp, req->route->opaque);
-    return httpd_send(req->connection, &resp);
+    req->route->handler(req, &req->resp, req->route->opaque);
+    if (req->deferred)
+        return MHD_YES;
+    return httpd_send(req->connection, &req->resp);
 }
 
 static enum MHD_Result httpd_on_request(void *cls, struct MHD_Connection *connection,
@@ -534,7 +594,7 @@ static enum MHD_Result httpd_on_request(void *cls, struct MHD_Connection *connec
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return httpd_finish(req);
+    return httpd_finish(h, req);
 }
 
 static void *httpd_on_uri(void *cls, const char *uri, struct MHD_Connection *connection)
@@ -542,6 +602,7 @@ static void *httpd_on_uri(void *cls, const char *uri, struct MHD_Connection *con
     httpd_request_t *req = httpd_alloc(calloc(1, sizeof(*req)));
     req->httpd = cls;
     req->connection = connection;
+    req->resp.req = req;
     req->target = httpd_strdup(uri);
     const char *q = strchr(req->target, '?');
     req->query = q != NULL ? q + 1 : "";
@@ -551,12 +612,22 @@ static void *httpd_on_uri(void *cls, const char *uri, struct MHD_Connection *con
 static void httpd_on_completed(void *cls, struct MHD_Connection *connection, void **con_cls,
                                enum MHD_RequestTerminationCode toe)
 {
+    httpd_t *h = cls;
     httpd_request_t *req = *con_cls;
     if (req == NULL)
         return;
+    /* Counted out here rather than when the answer is sent: a client that left while its
+     * answer was deferred is closed on resume without another call of the handler. */
+    if (req->deferred) {
+        pthread_mutex_lock(&h->pending_lock);
+        if (--h->pending == 0)
+            pthread_cond_broadcast(&h->pending_cond);
+        pthread_mutex_unlock(&h->pending_lock);
+    }
     free(req->target);
     free(req->body);
     free(req->param_buf);
+    httpd_response_free(&req->resp);
     free(req);
     *con_cls = NULL;
 }
@@ -656,24 +727,35 @@ httpd_t *httpd_new(const char *addr, metrics_registry_t *metrics, const httpd_op
     h->ready_opaque = options->ready_opaque;
     atomic_init(&h->ready, false);
     atomic_init(&h->nroutes, 0);
+    atomic_init(&h->stopping, false);
     h->port = port;
     pthread_mutex_init(&h->routes_lock, NULL);
+    pthread_mutex_init(&h->pending_lock, NULL);
+    pthread_cond_init(&h->pending_cond, NULL);
 
     unsigned limit =
         options->connection_limit ? options->connection_limit : HTTPD_DEFAULT_CONNECTION_LIMIT;
     unsigned timeout =
         options->timeout_seconds ? options->timeout_seconds : HTTPD_DEFAULT_TIMEOUT_SECONDS;
-    /* poll() rather than select(): a worker has many descriptors (librdkafka, libpq) and
-     * select() fails for any numbered past FD_SETSIZE. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_POLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    /*
+     * A few event threads sharing the listening socket, on epoll (no FD_SETSIZE limit; a
+     * worker has many descriptors for librdkafka and libpq). libmicrohttpd divides the
+     * connection limit among the threads, so there are never more threads than
+     * connections allowed, or one would take none.
+     */
+    unsigned threads = options->threads ? options->threads : HTTPD_DEFAULT_THREADS;
+    if (threads > limit)
+        threads = limit;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, httpd_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, httpd_on_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK, httpd_on_uri, h,
         MHD_OPTION_NOTIFY_COMPLETED, httpd_on_completed, h, MHD_OPTION_CONNECTION_LIMIT, limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_END);
     if (h->daemon == NULL) {
         /*
          * The socket is not closed here: libmicrohttpd closes it on some of its failure
@@ -681,6 +763,8 @@ httpd_t *httpd_new(const char *addr, metrics_registry_t *metrics, const httpd_op
          * thread has just opened. The binary exits on this error anyway.
          */
         snprintf(errstr, errstr_size, "cannot start the HTTP server on %s", addr);
+        pthread_cond_destroy(&h->pending_cond);
+        pthread_mutex_destroy(&h->pending_lock);
         pthread_mutex_destroy(&h->routes_lock);
         free(h);
         return NULL;
@@ -702,11 +786,26 @@ void httpd_destroy(httpd_t *httpd)
 {
     if (httpd == NULL)
         return;
-    /* Closes the listening socket too, and waits for the connection threads. */
+    /*
+     * libmicrohttpd must not be stopped with a connection suspended, so: no new
+     * connections, no new requests on open ones (503), then wait for every deferred answer
+     * to be sent. The answers always come (see httpd_response_defer()).
+     */
+    atomic_store(&httpd->stopping, true);
+    MHD_socket fd = MHD_quiesce_daemon(httpd->daemon);
+    pthread_mutex_lock(&httpd->pending_lock);
+    while (httpd->pending > 0)
+        pthread_cond_wait(&httpd->pending_cond, &httpd->pending_lock);
+    pthread_mutex_unlock(&httpd->pending_lock);
+    /* Waits for the event threads; the listening socket is ours again since the quiesce. */
     MHD_stop_daemon(httpd->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
     size_t n = atomic_load(&httpd->nroutes);
     for (size_t k = 0; k < n; k++)
         free(httpd->routes[k].pattern);
+    pthread_cond_destroy(&httpd->pending_cond);
+    pthread_mutex_destroy(&httpd->pending_lock);
     pthread_mutex_destroy(&httpd->routes_lock);
     free(httpd);
 }

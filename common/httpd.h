@@ -2,16 +2,19 @@
  * The small HTTP endpoint every binary serves: GET /healthz, GET /readyz and GET /metrics,
  * plus routes a binary registers for itself (webhook-ingest's POST callbacks).
  *
- * Each connection has its own thread (libmicrohttpd's thread-per-connection mode), because
- * a route handler blocks: webhook-ingest answers only once Kafka has acknowledged the
- * status event, and a handler that waits must not hold up other connections the way it
- * would in a shared polling thread. The connection limit bounds the number of threads, and
- * the per-connection timeout closes idle and slow clients.
+ * libmicrohttpd serves every connection from a few event threads (epoll), so a request
+ * costs no thread of its own and no thread switch of its own. A handler therefore must
+ * not wait long: one that would (webhook-ingest answers only once Kafka has acknowledged
+ * the status event) defers its answer with httpd_response_defer(), hands the response to
+ * whoever will answer, and returns; the connection waits, without a thread and without
+ * the idle timeout, until httpd_response_resume() sends the answer. The connection limit
+ * bounds the clients served at once, and the per-connection timeout closes idle and slow
+ * clients.
  *
  * A handler runs after the whole body has been read (within the body limit; a request
  * whose body is larger is answered 413 without calling the handler), gets the request
  * through the httpd_request_* accessors and answers through httpd_response_*. Handlers run
- * concurrently on connection threads, so what they share must be thread-safe.
+ * concurrently on the event threads, so what they share must be thread-safe.
  */
 #ifndef NOTIFY_HTTPD_H
 #define NOTIFY_HTTPD_H
@@ -36,6 +39,7 @@ typedef struct httpd_options_s {
     size_t body_limit;         /* bytes; 0 means HTTPD_DEFAULT_BODY_LIMIT */
     unsigned connection_limit; /* concurrent connections; 0 means the default */
     unsigned timeout_seconds;  /* idle time before a connection is closed; 0: the default */
+    unsigned threads;          /* event threads; 0 means the default (4) */
     /*
      * Readiness for GET /readyz: when set, called on each request (from connection
      * threads, so it must be thread-safe) and ready while it returns true. When NULL,
@@ -62,8 +66,10 @@ unsigned httpd_port(const httpd_t *httpd);
 void httpd_set_ready(httpd_t *httpd, bool ready);
 
 /*
- * Stops accepting, waits for requests in progress to finish (a handler that never returns
- * blocks this) and frees the server. Routes' opaque pointers are not touched.
+ * Stops accepting, answers new requests on open connections 503, waits for requests in
+ * progress to finish, deferred answers included (a handler that never returns, or a
+ * deferred response never resumed, blocks this), and frees the server. Routes' opaque
+ * pointers are not touched.
  */
 void httpd_destroy(httpd_t *httpd);
 
@@ -111,5 +117,17 @@ void httpd_response_set(httpd_response_t *resp, int status, const char *content_
                         const char *body, size_t len);
 /* Adds a header (copied), up to HTTPD_MAX_RESPONSE_HEADERS. Returns 0 or -1 when full. */
 int httpd_response_header(httpd_response_t *resp, const char *name, const char *value);
+
+/*
+ * Defers the answer: called by a handler (on its event thread, before the response is
+ * handed to any other thread), which then returns without answering. The request's
+ * accessors are not valid after the handler returns; the response stays valid, to be set
+ * with httpd_response_set()/_header() by any one thread and then sent, exactly once, with
+ * httpd_response_resume(). Every deferred response must be resumed: httpd_destroy() waits
+ * for it.
+ */
+void httpd_response_defer(httpd_response_t *resp);
+/* Sends the answer of a deferred response (from any thread); resp is not valid after. */
+void httpd_response_resume(httpd_response_t *resp);
 
 #endif

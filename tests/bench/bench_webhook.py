@@ -5,7 +5,7 @@ the same run, is wrk against GET /healthz on the same server: the HTTP ceiling w
 signature, database or Kafka.
 
 Needs the stack's environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL) and NOTIFY_BUILD_DIR.
-    bench_webhook.py [seconds] [connections...]     (defaults: 10 s; 64 and 256)
+    bench_webhook.py [seconds] [connections...]     (defaults: 10 s; 64, 128 and 256)
 Prints figures; never fails on a number. Afterwards it checks that the topic holds at
 least as many events as there were 2xx answers (none acknowledged and lost).
 """
@@ -26,6 +26,8 @@ import uuid
 import psycopg2
 import psycopg2.extras
 from confluent_kafka import Consumer, TopicPartition
+
+import benchlib
 
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 KAFKA = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
@@ -78,7 +80,7 @@ def main():
         print("bench_webhook: wrk is not installed (apt-get install wrk); skipped")
         return 0
     seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    conn_counts = [int(a) for a in sys.argv[2:]] or [64, 256]
+    conn_counts = [int(a) for a in sys.argv[2:]] or [64, 128, 256]
     tmp = tempfile.mkdtemp(prefix="bench-wh-")
     env = dict(os.environ)
     ring = notifyctl(["keygen"], env)
@@ -133,14 +135,25 @@ def main():
         wrk(f"{base}/api/webhooks/email/{ORG}/delivery", 2, 16, script)
         ok_total = 0
         for conns in conn_counts:
+            cpu = benchlib.cpu_seconds(proc.pid)
             rps, p99, total, bad = wrk(f"{base}/api/webhooks/email/{ORG}/delivery", seconds,
                                        conns, script)
+            cpu = benchlib.cpu_seconds(proc.pid) - cpu
             ok_total += total - bad
             print(f"webhook HMAC route, {conns} connections: {rps:,.0f} verified callbacks/s, "
-                  f"p99 {p99:.1f} ms, {total} requests, {bad} not 2xx")
-            rps, p99, _, _ = wrk(f"{base}/healthz", seconds, conns)
-            print(f"reference GET /healthz, {conns} connections: {rps:,.0f} requests/s, "
-                  f"p99 {p99:.1f} ms")
+                  f"p99 {p99:.1f} ms, {total} requests, {bad} not 2xx, "
+                  f"server CPU {cpu * 1e6 / max(total, 1):.0f} us/request")
+            hcpu = benchlib.cpu_seconds(proc.pid)
+            hrps, hp99, htotal, _ = wrk(f"{base}/healthz", seconds, conns)
+            hcpu = benchlib.cpu_seconds(proc.pid) - hcpu
+            print(f"reference GET /healthz, {conns} connections: {hrps:,.0f} requests/s, "
+                  f"p99 {hp99:.1f} ms, server CPU {hcpu * 1e6 / max(htotal, 1):.0f} us/request")
+            benchlib.record("webhook, HMAC route", "verified callbacks", rps, "req/s",
+                            "wrk GET /healthz", hrps, "webhook-ingest",
+                            benchlib.peak_rss_kib(proc.pid), cpu * 1e6 / max(total, 1),
+                            note="%d connections, p99 %.1f ms" % (conns, p99),
+                            target=">= 10,000/s, p99 < 50 ms",
+                            met=rps >= 10000 and p99 < 50 and bad == 0)
         events = topic_count()
         print(f"events on the topic: {events} (2xx answers in the measured runs: {ok_total}; "
               f"the warm-up adds some)")

@@ -454,7 +454,8 @@ static void test_addresses(void)
     httpd_destroy(dual);
 }
 
-/* A handler that blocks until released: the thread-per-connection model must keep serving. */
+/* A handler that blocks until released: it holds up only its own event thread, the others
+ * keep serving. */
 typedef struct gate_s {
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -518,6 +519,117 @@ static void test_blocking_handler(void)
     httpd_destroy(h);
 }
 
+/* A handler that defers its answer, leaving the response for the test to answer. */
+typedef struct later_s {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    httpd_response_t *resp;
+} later_t;
+
+static void later_handler(const httpd_request_t *req, httpd_response_t *resp, void *opaque)
+{
+    later_t *l = opaque;
+    (void)req;
+    httpd_response_defer(resp);
+    pthread_mutex_lock(&l->lock);
+    l->resp = resp;
+    pthread_cond_broadcast(&l->cond);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static httpd_response_t *later_wait(later_t *l)
+{
+    pthread_mutex_lock(&l->lock);
+    while (l->resp == NULL)
+        pthread_cond_wait(&l->cond, &l->lock);
+    httpd_response_t *resp = l->resp;
+    l->resp = NULL;
+    pthread_mutex_unlock(&l->lock);
+    return resp;
+}
+
+static void *later_client(void *opaque)
+{
+    slow_call_t *call = opaque;
+    http("POST", call->port, "/later", "x", 1, 0, NULL, &call->reply);
+    return NULL;
+}
+
+/* A client that gives up after 300 ms, before its deferred answer comes. */
+static void *impatient_client(void *opaque)
+{
+    char url[128];
+    slow_call_t *call = opaque;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/later", call->port);
+    CURL *curl = curl_easy_init();
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, "x");
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 300L);
+    curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
+    return NULL;
+}
+
+static void test_deferred_answer(void)
+{
+    char errstr[256];
+    later_t later = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL};
+    httpd_t *h = start(NULL, NULL);
+    REQUIRE(h != NULL);
+    REQUIRE(httpd_route(h, "POST", "/later", later_handler, &later, errstr, sizeof(errstr)) == 0);
+    slow_call_t call = {httpd_port(h), {0}};
+    pthread_t thread;
+    REQUIRE(pthread_create(&thread, NULL, later_client, &call) == 0);
+    httpd_response_t *resp = later_wait(&later);
+
+    /* The handler has returned without an answer; the server is not held up. */
+    reply_t r;
+    for (int k = 0; k < 5; k++) {
+        CHECK_INT(http("GET", httpd_port(h), "/healthz", NULL, 0, 0, NULL, &r), CURLE_OK);
+        CHECK_INT(r.status, 200);
+    }
+    /* Answered from this thread, as a Kafka report thread would. */
+    httpd_response_set(resp, 202, NULL, "later", 5);
+    httpd_response_header(resp, "X-Echo", "deferred");
+    httpd_response_resume(resp);
+    pthread_join(thread, NULL);
+    CHECK_INT(call.reply.status, 202);
+    CHECK_STR(call.reply.body, "later");
+    CHECK_STR(call.reply.echo, "deferred");
+
+    /* A client that left before its answer: the answer is dropped, and the server still
+     * stops (it waits for every deferred answer). */
+    REQUIRE(pthread_create(&thread, NULL, impatient_client, &call) == 0);
+    resp = later_wait(&later);
+    pthread_join(thread, NULL);
+    httpd_response_set(resp, 200, NULL, "too late", 8);
+    httpd_response_resume(resp);
+    httpd_destroy(h);
+}
+
+/* The built-in endpoints keep the connection open, as probes and scrapers reuse it. */
+static void test_keep_alive(void)
+{
+    char url[128];
+    httpd_t *h = start(NULL, NULL);
+    REQUIRE(h != NULL);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/healthz", httpd_port(h));
+    CURL *curl = curl_easy_init();
+    reply_t r;
+    memset(&r, 0, sizeof(r));
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r);
+    for (int k = 0; k < 3; k++) {
+        long connects = -1;
+        CHECK_INT(curl_easy_perform(curl), CURLE_OK);
+        curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects);
+        CHECK_INT(connects, k == 0 ? 1 : 0);
+    }
+    curl_easy_cleanup(curl);
+    httpd_destroy(h);
+}
+
 #define CLIENTS  4
 #define REQUESTS 25
 
@@ -575,6 +687,8 @@ int main(void)
     TEST_RUN(test_addresses);
     TEST_RUN(test_blocking_handler);
     TEST_RUN(test_concurrent_clients);
+    TEST_RUN(test_deferred_answer);
+    TEST_RUN(test_keep_alive);
     curl_global_cleanup();
     return TEST_EXIT();
 }

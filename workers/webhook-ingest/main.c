@@ -1,9 +1,10 @@
 /*
  * webhook-ingest: verifies provider callbacks and turns them into status events.
  *
- * The server (wh_server.c) answers on connection threads; this thread only waits for
- * SIGTERM or SIGINT, then stops accepting, lets the callbacks in progress finish (each
- * waits for its Kafka acknowledgement) and leaves.
+ * The server (wh_server.c) answers on httpd's event threads and the relay's
+ * (wh_relay.h); this thread does the housekeeping and waits for SIGTERM or SIGINT, then
+ * stops accepting, lets the callbacks in progress finish (each is answered once Kafka
+ * acknowledged or refused its event) and leaves.
  */
 #include <curl/curl.h>
 #include <signal.h>

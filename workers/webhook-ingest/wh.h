@@ -22,6 +22,7 @@
 #include "wh_certs.h"
 #include "wh_dbpool.h"
 #include "wh_emit.h"
+#include "wh_relay.h"
 
 typedef struct wh_s wh_t;
 
@@ -44,6 +45,7 @@ struct wh_s {
     provcfg_t *provcfg;
     wh_dbpool_t *pool;
     wh_emit_t *emit;
+    wh_relay_t *relay;
     wh_certs_t *certs;
     httpd_t *httpd;
     int64_t replay_window_s;
@@ -89,7 +91,10 @@ void wh_answer(wh_t *wh, httpd_response_t *resp, wh_route_t route, int status, c
 /* Answers 401 and counts a signature failure. */
 void wh_answer_unauthorized(wh_t *wh, httpd_response_t *resp, wh_route_t route, const char *why);
 
-/* Correlates, publishes and answers (200, or 503 when the database or Kafka failed). */
+/*
+ * Correlates, publishes and answers (200, or 503 when the database or Kafka failed), later:
+ * the answer is deferred (wh_relay.h), so the handler must not touch resp after this call.
+ */
 void wh_deliver(wh_t *wh, const wh_callback_t *cb, httpd_response_t *resp);
 
 /* The URL the provider called: PUBLIC_BASE_URL (or http://<Host>) + the raw target. */

@@ -3,9 +3,11 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "db.h"
 #include "log.h"
+#include "utf8.h"
 
 #define WH_DBPOOL_MAX 64
 
@@ -14,6 +16,12 @@ static const char wh_dbpool_seen_sql[] =
 static const char wh_dbpool_mark_sql[] =
     "INSERT INTO webhook_callback_dedupe (org_id, dedupe_key) VALUES ($1, $2) "
     "ON CONFLICT DO NOTHING";
+
+/* The ledger's correlation lookup (ledger_lookup_provider_id) for many ids at once; each
+ * id is still one probe of the partial unique index (provider, provider_message_id). */
+static const char wh_dbpool_lookup_sql[] =
+    "SELECT provider_message_id, org_id, channel, idempotency_key, message_id, state, attempts"
+    " FROM delivery_ledger WHERE provider = $1 AND provider_message_id = ANY($2::text[])";
 
 static const char wh_dbpool_prune_sql[] =
     "DELETE FROM webhook_callback_dedupe WHERE created_at < now() - make_interval(secs => $1)";
@@ -50,6 +58,8 @@ static int wh_dbpool_open(const cfg_t *cfg, wh_dbpool_slot_t *slot, char *errstr
         db_prepare(slot->db, "wh_mark", wh_dbpool_mark_sql, 2, 0, errstr, errstr_size) ==
             DB_ERR_SQL ||
         db_prepare(slot->db, "wh_prune", wh_dbpool_prune_sql, 1, 0, errstr, errstr_size) ==
+            DB_ERR_SQL ||
+        db_prepare(slot->db, "wh_lookup", wh_dbpool_lookup_sql, 2, 0, errstr, errstr_size) ==
             DB_ERR_SQL)
         return -1;
     return 0;
@@ -108,20 +118,90 @@ static void wh_dbpool_release(wh_dbpool_t *pool, wh_dbpool_slot_t *slot)
     pthread_mutex_unlock(&pool->mu);
 }
 
-wh_db_result_t wh_dbpool_lookup(wh_dbpool_t *pool, const char *provider, const char *pmid,
-                                ledger_row_t *row)
+/* Text the database would refuse (too long, not UTF-8) cannot be in the table, and one
+ * such element would fail the whole batch: it is answered "not found" without asking. */
+static bool wh_dbpool_pmid_ok(const char *pmid)
 {
+    size_t len = strlen(pmid);
+    if (len == 0 || len > LEDGER_PROVIDER_MESSAGE_ID_MAX)
+        return false;
+    for (size_t at = 0; at < len;) {
+        size_t n = utf8_decode((const unsigned char *)pmid + at, len - at, NULL);
+        if (n == 0)
+            return false;
+        at += n;
+    }
+    return true;
+}
+
+static bool wh_dbpool_copy(char *dst, size_t size, const char *src)
+{
+    size_t len = strlen(src);
+    if (len >= size)
+        return false;
+    memcpy(dst, src, len + 1);
+    return true;
+}
+
+/* Row `r` of the lookup's result into `row`; false when a value does not fit. */
+static bool wh_dbpool_row(PGresult *res, int r, ledger_row_t *row)
+{
+    memset(row, 0, sizeof(*row));
+    if (!wh_dbpool_copy(row->org_id, sizeof(row->org_id), PQgetvalue(res, r, 1)) ||
+        !wh_dbpool_copy(row->channel, sizeof(row->channel), PQgetvalue(res, r, 2)) ||
+        !wh_dbpool_copy(row->idempotency_key, sizeof(row->idempotency_key),
+                        PQgetvalue(res, r, 3)) ||
+        !wh_dbpool_copy(row->message_id, sizeof(row->message_id), PQgetvalue(res, r, 4)) ||
+        ledger_state_parse(PQgetvalue(res, r, 5), &row->state) != 0)
+        return false;
+    row->attempts = (int)strtol(PQgetvalue(res, r, 6), NULL, 10);
+    return true;
+}
+
+wh_db_result_t wh_dbpool_lookup_many(wh_dbpool_t *pool, const char *provider,
+                                     wh_db_probe_t *const *probes, size_t n)
+{
+    wh_db_result_t result = WH_DB_UNAVAILABLE;
     char errstr[256];
+    PGresult *res = NULL;
+    ledger_array_t *ids =
+        ledger_array_new(WH_DB_PROBES_MAX * (2 * LEDGER_PROVIDER_MESSAGE_ID_MAX + 3) + 16);
+    for (size_t i = 0; i < n; i++) {
+        probes[i]->result = WH_DB_NOT_FOUND;
+        if (wh_dbpool_pmid_ok(probes[i]->pmid))
+            ledger_array_add(ids, probes[i]->pmid);
+    }
+    if (ledger_array_count(ids) == 0) {
+        result = WH_DB_OK;
+        goto out;
+    }
+    const char *values[2] = {provider, ledger_array_text(ids)};
     wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
-    ledger_err_t err =
-        ledger_lookup_provider_id(slot->ledger, provider, pmid, row, errstr, sizeof(errstr));
+    db_err_t err = db_exec_prepared(slot->db, "wh_lookup", 2, values, &res, errstr, sizeof(errstr));
     wh_dbpool_release(pool, slot);
-    if (err == LEDGER_OK)
-        return WH_DB_OK;
-    if (err == LEDGER_ERR_NOT_FOUND)
-        return WH_DB_NOT_FOUND;
-    log_kv(LOG_LEVEL_WARN, "ledger lookup failed", "error", errstr, NULL);
-    return WH_DB_UNAVAILABLE;
+    if (err != DB_OK) {
+        log_kv(LOG_LEVEL_WARN, "ledger lookup failed", "error", errstr, NULL);
+        goto out;
+    }
+    /* The index is unique, so a row answers every probe of its id (a provider may call
+     * back twice for one message within a batch). */
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *pmid = PQgetvalue(res, r, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (probes[i]->result == WH_DB_OK || strcmp(probes[i]->pmid, pmid) != 0)
+                continue;
+            if (wh_dbpool_row(res, r, &probes[i]->row))
+                probes[i]->result = WH_DB_OK;
+            else
+                log_kv(LOG_LEVEL_WARN, "ledger lookup: unexpected row", "provider_message_id", pmid,
+                       NULL);
+        }
+    }
+    result = WH_DB_OK;
+out:
+    PQclear(res);
+    ledger_array_destroy(ids);
+    return result;
 }
 
 static wh_db_result_t wh_dbpool_exec(wh_dbpool_t *pool, const char *stmt, const char *org_id,

@@ -1,8 +1,9 @@
 /*
- * PostgreSQL connections for the callback handlers: ledger correlation (provider message
- * id to our message_id) and callback de-duplication (migration 0005). A db_t serves one
- * thread at a time and handlers run on many, so the pool hands out whole connections;
- * a handler holds one only for its queries, never while it waits for Kafka.
+ * PostgreSQL connections for webhook-ingest: ledger correlation (provider message id to
+ * our message_id, many at once) and callback de-duplication (migration 0005) for the relay
+ * thread, pruning for the main thread. A db_t serves one thread at a time, so the pool
+ * hands out whole connections; a thread holds one only for its queries, never while it
+ * waits for Kafka.
  */
 #ifndef WH_DBPOOL_H
 #define WH_DBPOOL_H
@@ -26,9 +27,27 @@ typedef enum {
 wh_dbpool_t *wh_dbpool_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 void wh_dbpool_destroy(wh_dbpool_t *pool);
 
-/* The ledger row whose provider_message_id is `pmid` for `provider`. */
-wh_db_result_t wh_dbpool_lookup(wh_dbpool_t *pool, const char *provider, const char *pmid,
-                                ledger_row_t *row);
+/*
+ * One provider message id of a batch correlation: pmid is read, result and row are set
+ * (row only when result is WH_DB_OK).
+ */
+typedef struct wh_db_probe_s {
+    const char *pmid;
+    wh_db_result_t result;
+    ledger_row_t row;
+} wh_db_probe_t;
+
+/* Most probes one wh_dbpool_lookup_many() call takes. */
+#define WH_DB_PROBES_MAX 256
+
+/*
+ * Looks up n (at most WH_DB_PROBES_MAX) provider message ids of one provider in a single
+ * statement, as many callbacks arrive at once and a round trip each would make the
+ * database the limit. Returns WH_DB_OK with each probe's result set, or
+ * WH_DB_UNAVAILABLE for the whole batch.
+ */
+wh_db_result_t wh_dbpool_lookup_many(wh_dbpool_t *pool, const char *provider,
+                                     wh_db_probe_t *const *probes, size_t n);
 /* WH_DB_OK when (org_id, key) was recorded by wh_dbpool_mark_seen(), WH_DB_NOT_FOUND if not. */
 wh_db_result_t wh_dbpool_seen(wh_dbpool_t *pool, const char *org_id, const char *key);
 /* Records (org_id, key) as published. */

@@ -11,6 +11,8 @@
 #include "kafka.h"
 #include "log.h"
 
+#define WH_EMIT_LINGER_MS "5"
+
 struct wh_emit_s {
     rd_kafka_t *producer;
     char *topic;
@@ -19,12 +21,10 @@ struct wh_emit_s {
     atomic_int stop;
 };
 
-/* One handler waiting for one delivery report; lives on the handler's stack. */
+/* Who is told about one event; allocated by wh_emit_send(), freed with its report. */
 typedef struct wh_emit_wait_s {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    bool done;
-    rd_kafka_resp_err_t err;
+    wh_emit_done_t done;
+    void *opaque;
 } wh_emit_wait_t;
 
 static void wh_emit_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
@@ -34,11 +34,8 @@ static void wh_emit_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *o
     wh_emit_wait_t *w = msg->_private;
     if (w == NULL)
         return;
-    pthread_mutex_lock(&w->mu);
-    w->err = msg->err;
-    w->done = true;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    w->done(w->opaque, msg->err == RD_KAFKA_RESP_ERR_NO_ERROR ? NULL : rd_kafka_err2str(msg->err));
+    free(w);
 }
 
 static void *wh_emit_poll_thread(void *arg)
@@ -49,12 +46,13 @@ static void *wh_emit_poll_thread(void *arg)
     return NULL;
 }
 
-/* True when the operator passed a timeout of their own through KAFKA_*. */
-static bool wh_emit_has_timeout(const cfg_t *cfg)
+/* True when the operator passed a setting `name` (or its alias) of their own through
+ * KAFKA_*, which then wins over ours. */
+static bool wh_emit_has(const cfg_t *cfg, const char *name, const char *alias)
 {
     for (size_t i = 0; i < cfg_kafka_count(cfg); i++) {
         const char *n = cfg_kafka_name(cfg, i);
-        if (strcmp(n, "message.timeout.ms") == 0 || strcmp(n, "delivery.timeout.ms") == 0)
+        if (strcmp(n, name) == 0 || strcmp(n, alias) == 0)
             return true;
     }
     return false;
@@ -81,12 +79,17 @@ wh_emit_t *wh_emit_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%lld",
              (long long)cfg_int(cfg, CFG_WEBHOOK_KAFKA_TIMEOUT_MS));
-    /* A callback waits for its own event only: a short linger keeps that wait short while
-     * concurrent callbacks still share batches. */
+    /*
+     * A callback waits for its own event only: a short linger keeps that wait short while
+     * concurrent callbacks still share batches. Not shorter: the producer's broker thread
+     * wakes once per linger with traffic, and below a few ms those wake-ups cost more CPU
+     * than the callbacks themselves.
+     */
     if (wh_emit_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
         wh_emit_set(conf, "acks", "all", errstr, errstr_size) != 0 ||
-        wh_emit_set(conf, "linger.ms", "1", errstr, errstr_size) != 0 ||
-        (!wh_emit_has_timeout(cfg) &&
+        (!wh_emit_has(cfg, "linger.ms", "queue.buffering.max.ms") &&
+         wh_emit_set(conf, "linger.ms", WH_EMIT_LINGER_MS, errstr, errstr_size) != 0) ||
+        (!wh_emit_has(cfg, "message.timeout.ms", "delivery.timeout.ms") &&
          wh_emit_set(conf, "message.timeout.ms", timeout, errstr, errstr_size) != 0)) {
         rd_kafka_conf_destroy(conf);
         goto fail;
@@ -130,37 +133,24 @@ void wh_emit_destroy(wh_emit_t *em)
     free(em);
 }
 
-int wh_emit_publish(wh_emit_t *em, const char *key, const char *value, size_t len, char *errstr,
-                    size_t errstr_size)
+int wh_emit_send(wh_emit_t *em, const char *key, const char *value, size_t len, wh_emit_done_t done,
+                 void *opaque, char *errstr, size_t errstr_size)
 {
-    int result = -1;
-    wh_emit_wait_t w = {.done = false, .err = RD_KAFKA_RESP_ERR_NO_ERROR};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-
+    wh_emit_wait_t *w = malloc(sizeof(*w));
+    if (w == NULL)
+        abort();
+    w->done = done;
+    w->opaque = opaque;
     rd_kafka_resp_err_t err = rd_kafka_producev(
         em->producer, RD_KAFKA_V_TOPIC(em->topic), RD_KAFKA_V_KEY(key, key ? strlen(key) : 0),
         RD_KAFKA_V_VALUE((void *)value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_OPAQUE(&w), RD_KAFKA_V_END);
+        RD_KAFKA_V_OPAQUE(w), RD_KAFKA_V_END);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(errstr, errstr_size, "produce: %s", rd_kafka_err2str(err));
-        goto out;
+        free(w);
+        return -1;
     }
-    /* The report always comes (message.timeout.ms bounds it), and `w` must live until it
-     * has, so the wait has no timeout of its own. */
-    pthread_mutex_lock(&w.mu);
-    while (!w.done)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    if (w.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        snprintf(errstr, errstr_size, "delivery: %s", rd_kafka_err2str(w.err));
-        goto out;
-    }
-    result = 0;
-out:
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
-    return result;
+    return 0;
 }
 
 bool wh_emit_healthy(wh_emit_t *em)

@@ -1,12 +1,13 @@
 /*
- * Publishing a status event and waiting for Kafka's answer. A callback is acknowledged to
- * its provider only once its event is on the topic, so a handler produces and then blocks
- * until the delivery report arrives; a background thread serves the producer's reports.
+ * Publishing a status event and learning Kafka's answer. A callback is acknowledged to
+ * its provider only once its event is on the topic, so the caller produces and is told
+ * the outcome later, by a function called on the background thread that serves the
+ * producer's delivery reports; nobody blocks while Kafka works.
  *
  * The producer is idempotent (acks=all) with message.timeout.ms set to
  * WEBHOOK_KAFKA_TIMEOUT_MS unless a KAFKA_MESSAGE_TIMEOUT_MS pass-through says otherwise,
  * so with Kafka unreachable every report arrives, as a failure, within that time, and the
- * handler answers 503 for the provider to retry.
+ * callback is answered 503 for the provider to retry.
  */
 #ifndef WH_EMIT_H
 #define WH_EMIT_H
@@ -25,12 +26,19 @@ wh_emit_t *wh_emit_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 void wh_emit_destroy(wh_emit_t *em);
 
 /*
- * Produces `value` keyed by `key` on the status topic and waits for its delivery report.
- * Returns 0 once Kafka acknowledged it, or -1 with errstr (queue full, timed out, refused).
- * Thread-safe; called from connection threads.
+ * Called once per event sent with wh_emit_send(), on the report thread: error is NULL
+ * when Kafka acknowledged the event, else why it did not. It must not block for long:
+ * every other report waits behind it.
  */
-int wh_emit_publish(wh_emit_t *em, const char *key, const char *value, size_t len, char *errstr,
-                    size_t errstr_size);
+typedef void (*wh_emit_done_t)(void *opaque, const char *error);
+
+/*
+ * Produces `value` keyed by `key` on the status topic (both copied). Returns 0 when the
+ * producer took it, and `done` will be called with its outcome; -1 with errstr when it
+ * refused at once (queue full, fatal error), and `done` will not be called. Thread-safe.
+ */
+int wh_emit_send(wh_emit_t *em, const char *key, const char *value, size_t len, wh_emit_done_t done,
+                 void *opaque, char *errstr, size_t errstr_size);
 
 /* False once the producer hit a fatal error (it cannot produce again; the process must be
  * restarted), for /readyz. */

@@ -10,11 +10,6 @@
 #include "secret.h"
 #include "timefmt.h"
 
-/* How long a callback waits for its provider id to appear in the ledger, and how often it
- * looks (see wh_correlate). */
-#define WH_CORRELATE_WAIT_MS 2000
-#define WH_CORRELATE_STEP_MS 50
-
 static const char *const wh_route_names[WH_ROUTE__COUNT] = {
     [WH_ROUTE_EMAIL_DELIVERY] = "email_delivery",
     [WH_ROUTE_EMAIL_BOUNCE] = "email_bounce",
@@ -105,6 +100,9 @@ wh_t *wh_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
     wh->emit = wh_emit_new(cfg, errstr, errstr_size);
     if (wh->emit == NULL)
         goto fail;
+    wh->relay = wh_relay_new(wh, errstr, errstr_size);
+    if (wh->relay == NULL)
+        goto fail;
     httpd_options_t opts = {
         .body_limit = (size_t)cfg_int(cfg, CFG_WEBHOOK_BODY_LIMIT),
         .connection_limit = (unsigned)cfg_int(cfg, CFG_WEBHOOK_MAX_CONNECTIONS),
@@ -130,8 +128,10 @@ void wh_destroy(wh_t *wh)
 {
     if (wh == NULL)
         return;
-    /* The server first: it waits for handlers in progress, which use everything else. */
+    /* The server first: it waits for handlers in progress and deferred answers, which use
+     * everything else; then the relay, whose last answers the producer's reports gave. */
     httpd_destroy(wh->httpd);
+    wh_relay_destroy(wh->relay);
     wh_emit_destroy(wh->emit);
     wh_certs_destroy(wh->certs);
     wh_dbpool_destroy(wh->pool);
@@ -194,101 +194,8 @@ char *wh_called_url(const wh_t *wh, const httpd_request_t *req)
     return url;
 }
 
-/*
- * The event's message_id and org_id. The ledger maps the provider's id to our message; a
- * row of another organisation is not used (a callback signed with one org's secret must
- * not speak for another's messages). An event that nothing correlates is still published,
- * with message_id null unless the sender named it, and metadata {"uncorrelated":true}, so
- * a consumer can tell it apart and nothing is dropped.
- */
-static wh_db_result_t wh_correlate(wh_t *wh, const wh_callback_t *cb, ledger_row_t *row,
-                                   bool *correlated)
-{
-    *correlated = false;
-    if (cb->provider_message_id == NULL)
-        return WH_DB_OK;
-    wh_db_result_t r =
-        wh_dbpool_lookup(wh->pool, event_provider_name(cb->provider), cb->provider_message_id, row);
-    /* A provider can call back before the worker has recorded the provider's id: Twilio
-     * posts "queued" as soon as it answered the worker, which then still has to write the
-     * ledger. Waiting a moment for the row turns that race into a correlated event. */
-    int64_t deadline = timefmt_mono_ms() + WH_CORRELATE_WAIT_MS;
-    while (r == WH_DB_NOT_FOUND && timefmt_mono_ms() < deadline) {
-        struct timespec ts = {0, WH_CORRELATE_STEP_MS * 1000L * 1000L};
-        nanosleep(&ts, NULL);
-        r = wh_dbpool_lookup(wh->pool, event_provider_name(cb->provider), cb->provider_message_id,
-                             row);
-    }
-    if (r == WH_DB_UNAVAILABLE)
-        return r;
-    if (r == WH_DB_OK && strcmp(row->org_id, cb->org_id) == 0)
-        *correlated = true;
-    else if (r == WH_DB_OK)
-        log_kv(LOG_LEVEL_WARN, "provider message id belongs to another organisation", "org_id",
-               cb->org_id, "provider_message_id", cb->provider_message_id, NULL);
-    return WH_DB_OK;
-}
-
 void wh_deliver(wh_t *wh, const wh_callback_t *cb, httpd_response_t *resp)
 {
-    char errstr[256];
-    char *json = NULL;
-    ledger_row_t row;
-    bool correlated = false;
-    int64_t started = timefmt_mono_ms();
-
-    if (cb->dedupe_key) {
-        wh_db_result_t seen = wh_dbpool_seen(wh->pool, cb->org_id, cb->dedupe_key);
-        if (seen == WH_DB_UNAVAILABLE) {
-            wh_answer(wh, resp, cb->route, 503, "unavailable", "database unavailable");
-            goto out;
-        }
-        if (seen == WH_DB_OK) {
-            wh_answer(wh, resp, cb->route, 200, "duplicate", "duplicate callback");
-            goto out;
-        }
-    }
-    if (wh_correlate(wh, cb, &row, &correlated) != WH_DB_OK) {
-        wh_answer(wh, resp, cb->route, 503, "unavailable", "database unavailable");
-        goto out;
-    }
-
-    event_t ev;
-    event_init(&ev, EVENT_SOURCE_WEBHOOK);
-    ev.message_id = correlated ? row.message_id : cb->message_id;
-    ev.org_id = cb->org_id;
-    ev.channel = cb->channel;
-    ev.provider = cb->provider;
-    ev.status = cb->status;
-    ev.attempt = correlated ? row.attempts : 0;
-    ev.provider_message_id = cb->provider_message_id;
-    ev.error_code = cb->error_code;
-    ev.error_message = cb->error_message;
-    ev.retryable = cb->retryable;
-    if (cb->occurred_at > 0)
-        ev.occurred_at = cb->occurred_at;
-    ev.metadata = correlated ? NULL : "{\"uncorrelated\":true}";
-    json = event_serialize(&ev, errstr, sizeof(errstr));
-    if (json == NULL) {
-        log_kv(LOG_LEVEL_WARN, "callback makes no valid event", "error", errstr, NULL);
-        wh_answer(wh, resp, cb->route, 400, "malformed", errstr);
-        goto out;
-    }
-    const char *key = ev.message_id ? ev.message_id : cb->provider_message_id;
-    if (wh_emit_publish(wh->emit, key, json, strlen(json), errstr, sizeof(errstr)) != 0) {
-        log_kv(LOG_LEVEL_WARN, "status event not acknowledged; answering 503", "error", errstr,
-               NULL);
-        wh_answer(wh, resp, cb->route, 503, "unavailable", "status event not acknowledged");
-        goto out;
-    }
-    /* Recorded only now that the event is on the topic; a failure here costs at most one
-     * duplicate event when the provider retries, never a lost one. */
-    if (cb->dedupe_key && wh_dbpool_mark_seen(wh->pool, cb->org_id, cb->dedupe_key) != WH_DB_OK)
-        log_kv(LOG_LEVEL_WARN, "callback not recorded for de-duplication", "org_id", cb->org_id,
-               NULL);
-    wh_answer(wh, resp, cb->route, 200, correlated ? "published" : "published_uncorrelated", "ok");
-out:
-    metrics_histogram_observe(wh->latency[cb->route],
-                              (double)(timefmt_mono_ms() - started) / 1000.0);
-    free(json);
+    httpd_response_defer(resp);
+    wh_relay_submit(wh->relay, cb, resp);
 }

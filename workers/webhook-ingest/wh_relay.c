@@ -1,0 +1,371 @@
+#include "wh_relay.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "timefmt.h"
+#include "wh.h"
+
+/* One callback with the relay. Its strings are copies, in `text`. */
+typedef struct wh_job_s {
+    struct wh_job_s *next;
+    wh_relay_t *relay;
+    httpd_response_t *resp;
+    wh_callback_t cb;
+    char *text;
+    int64_t started;  /* timefmt_mono_ms() when submitted */
+    int64_t next_try; /* when a job waiting for its ledger row is looked up again */
+    bool deduped;     /* the de-duplication check is done */
+    bool acked;       /* Kafka acknowledged its event; only the record remains */
+    bool correlated;
+    wh_db_probe_t probe;
+} wh_job_t;
+
+typedef struct wh_job_list_s {
+    wh_job_t *head, *tail;
+} wh_job_list_t;
+
+struct wh_relay_s {
+    wh_t *wh;
+    pthread_t thread;
+    bool started;
+    /* Shared with the submitting and reporting threads. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    wh_job_list_t incoming;
+    bool stop;
+    /* The relay thread's own: jobs whose ledger row has not appeared yet. */
+    wh_job_list_t waiting;
+};
+
+static void wh_job_push(wh_job_list_t *list, wh_job_t *job)
+{
+    job->next = NULL;
+    if (list->tail != NULL)
+        list->tail->next = job;
+    else
+        list->head = job;
+    list->tail = job;
+}
+
+/* Sizes and copies the optional strings of a callback into one block. */
+static char *wh_job_copy(const char *s, char **at)
+{
+    if (s == NULL)
+        return NULL;
+    size_t len = strlen(s);
+    char *copy = *at;
+    memcpy(copy, s, len + 1);
+    *at += len + 1;
+    return copy;
+}
+
+static wh_job_t *wh_job_new(wh_relay_t *relay, const wh_callback_t *cb, httpd_response_t *resp)
+{
+    const char *strings[] = {cb->org_id,     cb->provider_message_id, cb->message_id,
+                             cb->error_code, cb->error_message,       cb->dedupe_key};
+    size_t total = 0;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        total += strings[i] != NULL ? strlen(strings[i]) + 1 : 0;
+    wh_job_t *job = calloc(1, sizeof(*job));
+    if (job == NULL)
+        abort();
+    job->text = malloc(total + 1);
+    if (job->text == NULL)
+        abort();
+    char *at = job->text;
+    job->relay = relay;
+    job->resp = resp;
+    job->cb = *cb;
+    job->cb.org_id = wh_job_copy(cb->org_id, &at);
+    job->cb.provider_message_id = wh_job_copy(cb->provider_message_id, &at);
+    job->cb.message_id = wh_job_copy(cb->message_id, &at);
+    job->cb.error_code = wh_job_copy(cb->error_code, &at);
+    job->cb.error_message = wh_job_copy(cb->error_message, &at);
+    job->cb.dedupe_key = wh_job_copy(cb->dedupe_key, &at);
+    job->probe.pmid = job->cb.provider_message_id;
+    job->started = timefmt_mono_ms();
+    return job;
+}
+
+/* Answers the callback, sends the answer and forgets the job. */
+static void wh_job_answer(wh_job_t *job, int status, const char *outcome, const char *text)
+{
+    wh_t *wh = job->relay->wh;
+    wh_answer(wh, job->resp, job->cb.route, status, outcome, text);
+    metrics_histogram_observe(wh->latency[job->cb.route],
+                              (double)(timefmt_mono_ms() - job->started) / 1000.0);
+    httpd_response_resume(job->resp);
+    free(job->text);
+    free(job);
+}
+
+static void wh_relay_enqueue(wh_relay_t *relay, wh_job_t *job)
+{
+    pthread_mutex_lock(&relay->mu);
+    wh_job_push(&relay->incoming, job);
+    pthread_cond_signal(&relay->cv);
+    pthread_mutex_unlock(&relay->mu);
+}
+
+void wh_relay_submit(wh_relay_t *relay, const wh_callback_t *cb, httpd_response_t *resp)
+{
+    wh_relay_enqueue(relay, wh_job_new(relay, cb, resp));
+}
+
+/* ---- publishing ---- */
+
+/* The delivery report, on the producer's report thread. */
+static void wh_relay_on_report(void *opaque, const char *error)
+{
+    wh_job_t *job = opaque;
+    if (error != NULL) {
+        log_kv(LOG_LEVEL_WARN, "status event not acknowledged; answering 503", "error", error,
+               NULL);
+        wh_job_answer(job, 503, "unavailable", "status event not acknowledged");
+        return;
+    }
+    if (job->cb.dedupe_key != NULL) {
+        /* The record is database work, which belongs to the relay thread. */
+        job->acked = true;
+        wh_relay_enqueue(job->relay, job);
+        return;
+    }
+    wh_job_answer(job, 200, job->correlated ? "published" : "published_uncorrelated", "ok");
+}
+
+/*
+ * The event's message_id and org_id come from the ledger row when it is this
+ * organisation's (a callback signed with one org's secret must not speak for another's
+ * messages). An event that nothing correlates is still published, with message_id null
+ * unless the sender named it, and metadata {"uncorrelated":true}, so a consumer can tell it
+ * apart and nothing is dropped.
+ */
+static void wh_relay_publish(wh_relay_t *relay, wh_job_t *job)
+{
+    char errstr[256];
+    const wh_callback_t *cb = &job->cb;
+    const ledger_row_t *row = &job->probe.row;
+    if (job->probe.result == WH_DB_OK && cb->provider_message_id != NULL) {
+        job->correlated = strcmp(row->org_id, cb->org_id) == 0;
+        if (!job->correlated)
+            log_kv(LOG_LEVEL_WARN, "provider message id belongs to another organisation", "org_id",
+                   cb->org_id, "provider_message_id", cb->provider_message_id, NULL);
+    }
+    event_t ev;
+    event_init(&ev, EVENT_SOURCE_WEBHOOK);
+    ev.message_id = job->correlated ? row->message_id : cb->message_id;
+    ev.org_id = cb->org_id;
+    ev.channel = cb->channel;
+    ev.provider = cb->provider;
+    ev.status = cb->status;
+    ev.attempt = job->correlated ? row->attempts : 0;
+    ev.provider_message_id = cb->provider_message_id;
+    ev.error_code = cb->error_code;
+    ev.error_message = cb->error_message;
+    ev.retryable = cb->retryable;
+    if (cb->occurred_at > 0)
+        ev.occurred_at = cb->occurred_at;
+    ev.metadata = job->correlated ? NULL : "{\"uncorrelated\":true}";
+    char *json = event_serialize(&ev, errstr, sizeof(errstr));
+    if (json == NULL) {
+        log_kv(LOG_LEVEL_WARN, "callback makes no valid event", "error", errstr, NULL);
+        wh_job_answer(job, 400, "malformed", errstr);
+        return;
+    }
+    const char *key = ev.message_id ? ev.message_id : cb->provider_message_id;
+    if (wh_emit_send(relay->wh->emit, key, json, strlen(json), wh_relay_on_report, job, errstr,
+                     sizeof(errstr)) != 0) {
+        log_kv(LOG_LEVEL_WARN, "status event not acknowledged; answering 503", "error", errstr,
+               NULL);
+        wh_job_answer(job, 503, "unavailable", "status event not acknowledged");
+    }
+    free(json);
+}
+
+/* ---- the relay thread ---- */
+
+/*
+ * The first steps of a job just taken from the queue. Returns true when it still needs
+ * its ledger lookup; false when it was answered or published here.
+ */
+static bool wh_relay_start(wh_relay_t *relay, wh_job_t *job)
+{
+    wh_t *wh = relay->wh;
+    if (job->acked) {
+        /* Recorded only now that the event is on the topic; a failure here costs at most
+         * one duplicate event when the provider retries, never a lost one. */
+        if (wh_dbpool_mark_seen(wh->pool, job->cb.org_id, job->cb.dedupe_key) != WH_DB_OK)
+            log_kv(LOG_LEVEL_WARN, "callback not recorded for de-duplication", "org_id",
+                   job->cb.org_id, NULL);
+        wh_job_answer(job, 200, job->correlated ? "published" : "published_uncorrelated", "ok");
+        return false;
+    }
+    if (job->cb.dedupe_key != NULL && !job->deduped) {
+        job->deduped = true;
+        wh_db_result_t seen = wh_dbpool_seen(wh->pool, job->cb.org_id, job->cb.dedupe_key);
+        if (seen == WH_DB_UNAVAILABLE) {
+            wh_job_answer(job, 503, "unavailable", "database unavailable");
+            return false;
+        }
+        if (seen == WH_DB_OK) {
+            wh_job_answer(job, 200, "duplicate", "duplicate callback");
+            return false;
+        }
+    }
+    if (job->cb.provider_message_id == NULL) {
+        job->probe.result = WH_DB_NOT_FOUND;
+        wh_relay_publish(relay, job);
+        return false;
+    }
+    return true;
+}
+
+/* Looks up the batch's jobs of one provider, WH_DB_PROBES_MAX at a time. */
+static void wh_relay_lookup(wh_relay_t *relay, wh_job_t **jobs, size_t n, event_provider_t provider)
+{
+    wh_db_probe_t *probes[WH_DB_PROBES_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && jobs[i]->cb.provider == provider)
+            probes[k++] = &jobs[i]->probe;
+        if (k == WH_DB_PROBES_MAX || (i == n && k > 0)) {
+            wh_db_result_t r =
+                wh_dbpool_lookup_many(relay->wh->pool, event_provider_name(provider), probes, k);
+            for (size_t j = 0; r != WH_DB_OK && j < k; j++)
+                probes[j]->result = WH_DB_UNAVAILABLE;
+            k = 0;
+        }
+    }
+}
+
+/* Correlates a batch, then publishes, answers or keeps waiting each job. */
+static void wh_relay_batch(wh_relay_t *relay, wh_job_t **jobs, size_t n)
+{
+    static const event_provider_t providers[] = {EVENT_PROVIDER_SMTP, EVENT_PROVIDER_TWILIO,
+                                                 EVENT_PROVIDER_AWS_SNS};
+    for (size_t p = 0; p < sizeof(providers) / sizeof(providers[0]); p++)
+        wh_relay_lookup(relay, jobs, n, providers[p]);
+    int64_t now = timefmt_mono_ms();
+    for (size_t i = 0; i < n; i++) {
+        wh_job_t *job = jobs[i];
+        if (job->probe.result == WH_DB_UNAVAILABLE)
+            wh_job_answer(job, 503, "unavailable", "database unavailable");
+        else if (job->probe.result == WH_DB_NOT_FOUND &&
+                 now < job->started + WH_RELAY_CORRELATE_WAIT_MS) {
+            job->next_try = now + WH_RELAY_CORRELATE_STEP_MS;
+            wh_job_push(&relay->waiting, job);
+        } else
+            wh_relay_publish(relay, job);
+    }
+}
+
+/* Adds `job` to the growing batch array. */
+static void wh_relay_add(wh_job_t ***batch, size_t *n, size_t *cap, wh_job_t *job)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 64;
+        *batch = realloc(*batch, *cap * sizeof(**batch));
+        if (*batch == NULL)
+            abort();
+    }
+    (*batch)[(*n)++] = job;
+}
+
+/* Waits for work: new jobs, or the next waiting job's turn. Called with the lock held. */
+static void wh_relay_wait(wh_relay_t *relay)
+{
+    if (relay->incoming.head != NULL || relay->stop)
+        return;
+    if (relay->waiting.head == NULL) {
+        pthread_cond_wait(&relay->cv, &relay->mu);
+        return;
+    }
+    /* The waiting list is in next_try order: each pass appends with the same step. */
+    int64_t at = relay->waiting.head->next_try;
+    if (at <= timefmt_mono_ms())
+        return;
+    struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+    pthread_cond_timedwait(&relay->cv, &relay->mu, &ts);
+}
+
+static void *wh_relay_thread(void *arg)
+{
+    wh_relay_t *relay = arg;
+    wh_job_t **batch = NULL;
+    size_t cap = 0;
+    pthread_mutex_lock(&relay->mu);
+    while (!relay->stop) {
+        wh_relay_wait(relay);
+        wh_job_t *taken = relay->incoming.head;
+        relay->incoming.head = relay->incoming.tail = NULL;
+        pthread_mutex_unlock(&relay->mu);
+
+        size_t n = 0;
+        int64_t now = timefmt_mono_ms();
+        while (relay->waiting.head != NULL && relay->waiting.head->next_try <= now) {
+            wh_job_t *job = relay->waiting.head;
+            relay->waiting.head = job->next;
+            if (relay->waiting.head == NULL)
+                relay->waiting.tail = NULL;
+            wh_relay_add(&batch, &n, &cap, job);
+        }
+        while (taken != NULL) {
+            wh_job_t *job = taken;
+            taken = job->next;
+            if (wh_relay_start(relay, job))
+                wh_relay_add(&batch, &n, &cap, job);
+        }
+        if (n > 0)
+            wh_relay_batch(relay, batch, n);
+        pthread_mutex_lock(&relay->mu);
+    }
+    pthread_mutex_unlock(&relay->mu);
+    free(batch);
+    return NULL;
+}
+
+wh_relay_t *wh_relay_new(wh_t *wh, char *errstr, size_t errstr_size)
+{
+    wh_relay_t *relay = calloc(1, sizeof(*relay));
+    if (relay == NULL)
+        abort();
+    relay->wh = wh;
+    pthread_mutex_init(&relay->mu, NULL);
+    /* Waiting jobs are timed on the monotonic clock, like everything else here. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&relay->cv, &attr);
+    pthread_condattr_destroy(&attr);
+    int rc = pthread_create(&relay->thread, NULL, wh_relay_thread, relay);
+    if (rc != 0) {
+        snprintf(errstr, errstr_size, "cannot start the relay thread: %s", strerror(rc));
+        wh_relay_destroy(relay);
+        return NULL;
+    }
+    relay->started = true;
+    return relay;
+}
+
+void wh_relay_destroy(wh_relay_t *relay)
+{
+    if (relay == NULL)
+        return;
+    if (relay->started) {
+        pthread_mutex_lock(&relay->mu);
+        relay->stop = true;
+        pthread_cond_signal(&relay->cv);
+        pthread_mutex_unlock(&relay->mu);
+        pthread_join(relay->thread, NULL);
+    }
+    pthread_cond_destroy(&relay->cv);
+    pthread_mutex_destroy(&relay->mu);
+    free(relay);
+}
