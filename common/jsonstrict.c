@@ -54,7 +54,9 @@ jsonstrict_err_t jsonstrict_parse_object(const char *text, size_t len, int depth
     tok = json_tokener_new_ex(depth);
     if (tok == NULL)
         abort();
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* No JSON_TOKENER_VALIDATE_UTF8: the scan above is the stricter check, and with the flag
+     * the NUL that ends a bare number below reads as invalid UTF-8. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     root = json_tokener_parse_ex(tok, text, (int)len);
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
