@@ -11,11 +11,15 @@
 
 #define WH_DBPOOL_MAX 64
 
+/* De-duplication for many keys at once. The seen query takes the batch's distinct orgs
+ * and its keys as two arrays, which the primary key (org_id, dedupe_key) answers with one
+ * probe per pair, on any plan; pairs that were not asked for are dropped by the caller. */
 static const char wh_dbpool_seen_sql[] =
-    "SELECT 1 FROM webhook_callback_dedupe WHERE org_id = $1 AND dedupe_key = $2";
+    "SELECT org_id, dedupe_key FROM webhook_callback_dedupe"
+    " WHERE org_id = ANY($1::text[]) AND dedupe_key = ANY($2::text[])";
 static const char wh_dbpool_mark_sql[] =
-    "INSERT INTO webhook_callback_dedupe (org_id, dedupe_key) VALUES ($1, $2) "
-    "ON CONFLICT DO NOTHING";
+    "INSERT INTO webhook_callback_dedupe (org_id, dedupe_key)"
+    " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING";
 
 /* The ledger's correlation lookup (ledger_lookup_provider_id) for many ids at once; each
  * id is still one probe of the partial unique index (provider, provider_message_id). */
@@ -204,37 +208,96 @@ out:
     return result;
 }
 
-static wh_db_result_t wh_dbpool_exec(wh_dbpool_t *pool, const char *stmt, const char *org_id,
-                                     const char *key, bool *found)
+/* A de-duplication key the database can hold: the same rule as a provider message id. */
+static bool wh_dbpool_key_ok(const wh_db_key_t *k)
 {
+    return wh_dbpool_pmid_ok(k->org_id) && wh_dbpool_pmid_ok(k->key);
+}
+
+/* The array literal's room for `n` keys' `field` strings (each may double in escaping). */
+static size_t wh_dbpool_keys_bytes(wh_db_key_t *const *keys, size_t n, bool org)
+{
+    size_t total = 16;
+    for (size_t i = 0; i < n; i++)
+        total += 2 * strlen(org ? keys[i]->org_id : keys[i]->key) + 3;
+    return total;
+}
+
+wh_db_result_t wh_dbpool_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
+{
+    wh_db_result_t result = WH_DB_UNAVAILABLE;
     char errstr[256];
     PGresult *res = NULL;
-    const char *values[2] = {org_id, key};
+    ledger_array_t *orgs = ledger_array_new(wh_dbpool_keys_bytes(keys, n, true));
+    ledger_array_t *names = ledger_array_new(wh_dbpool_keys_bytes(keys, n, false));
+    for (size_t i = 0; i < n; i++) {
+        keys[i]->seen = false;
+        if (!wh_dbpool_key_ok(keys[i]))
+            continue;
+        bool repeated = false;
+        for (size_t j = 0; j < i && !repeated; j++)
+            repeated = wh_dbpool_key_ok(keys[j]) && strcmp(keys[j]->org_id, keys[i]->org_id) == 0;
+        if (!repeated)
+            ledger_array_add(orgs, keys[i]->org_id);
+        ledger_array_add(names, keys[i]->key);
+    }
+    if (ledger_array_count(names) == 0) {
+        result = WH_DB_OK;
+        goto out;
+    }
+    const char *values[2] = {ledger_array_text(orgs), ledger_array_text(names)};
     wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
-    db_err_t err = db_exec_prepared(slot->db, stmt, 2, values, &res, errstr, sizeof(errstr));
+    db_err_t err = db_exec_prepared(slot->db, "wh_seen", 2, values, &res, errstr, sizeof(errstr));
     wh_dbpool_release(pool, slot);
     if (err != DB_OK) {
         log_kv(LOG_LEVEL_WARN, "de-duplication query failed", "error", errstr, NULL);
-        return WH_DB_UNAVAILABLE;
+        goto out;
     }
-    *found = PQntuples(res) > 0;
+    for (int r = 0; r < PQntuples(res); r++) {
+        const char *org = PQgetvalue(res, r, 0), *key = PQgetvalue(res, r, 1);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(keys[i]->key, key) == 0 && strcmp(keys[i]->org_id, org) == 0)
+                keys[i]->seen = true;
+    }
+    result = WH_DB_OK;
+out:
     PQclear(res);
-    return WH_DB_OK;
+    ledger_array_destroy(orgs);
+    ledger_array_destroy(names);
+    return result;
 }
 
-wh_db_result_t wh_dbpool_seen(wh_dbpool_t *pool, const char *org_id, const char *key)
+wh_db_result_t wh_dbpool_mark_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
 {
-    bool found = false;
-    wh_db_result_t r = wh_dbpool_exec(pool, "wh_seen", org_id, key, &found);
-    if (r != WH_DB_OK)
-        return r;
-    return found ? WH_DB_OK : WH_DB_NOT_FOUND;
-}
-
-wh_db_result_t wh_dbpool_mark_seen(wh_dbpool_t *pool, const char *org_id, const char *key)
-{
-    bool found = false;
-    return wh_dbpool_exec(pool, "wh_mark", org_id, key, &found);
+    wh_db_result_t result = WH_DB_UNAVAILABLE;
+    char errstr[256];
+    PGresult *res = NULL;
+    ledger_array_t *orgs = ledger_array_new(wh_dbpool_keys_bytes(keys, n, true));
+    ledger_array_t *names = ledger_array_new(wh_dbpool_keys_bytes(keys, n, false));
+    for (size_t i = 0; i < n; i++) {
+        if (!wh_dbpool_key_ok(keys[i]))
+            continue;
+        ledger_array_add(orgs, keys[i]->org_id);
+        ledger_array_add(names, keys[i]->key);
+    }
+    if (ledger_array_count(names) == 0) {
+        result = WH_DB_OK;
+        goto out;
+    }
+    const char *values[2] = {ledger_array_text(orgs), ledger_array_text(names)};
+    wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
+    db_err_t err = db_exec_prepared(slot->db, "wh_mark", 2, values, &res, errstr, sizeof(errstr));
+    wh_dbpool_release(pool, slot);
+    if (err != DB_OK) {
+        log_kv(LOG_LEVEL_WARN, "de-duplication record failed", "error", errstr, NULL);
+        goto out;
+    }
+    result = WH_DB_OK;
+out:
+    PQclear(res);
+    ledger_array_destroy(orgs);
+    ledger_array_destroy(names);
+    return result;
 }
 
 long wh_dbpool_prune(wh_dbpool_t *pool, long max_age_s)

@@ -48,10 +48,29 @@ typedef struct wh_db_probe_s {
  */
 wh_db_result_t wh_dbpool_lookup_many(wh_dbpool_t *pool, const char *provider,
                                      wh_db_probe_t *const *probes, size_t n);
-/* WH_DB_OK when (org_id, key) was recorded by wh_dbpool_mark_seen(), WH_DB_NOT_FOUND if not. */
-wh_db_result_t wh_dbpool_seen(wh_dbpool_t *pool, const char *org_id, const char *key);
-/* Records (org_id, key) as published. */
-wh_db_result_t wh_dbpool_mark_seen(wh_dbpool_t *pool, const char *org_id, const char *key);
+/*
+ * One de-duplication key of a batch (migration 0005): org_id and key are read; seen is
+ * set by wh_dbpool_seen_many().
+ */
+typedef struct wh_db_key_s {
+    const char *org_id;
+    const char *key;
+    bool seen;
+} wh_db_key_t;
+
+/* Most keys one wh_dbpool_seen_many() or wh_dbpool_mark_seen_many() call takes. */
+#define WH_DB_KEYS_MAX 256
+
+/*
+ * Sets each key's `seen`: true when (org_id, key) was recorded by
+ * wh_dbpool_mark_seen_many(). One statement for the n keys (at most WH_DB_KEYS_MAX).
+ * Returns WH_DB_OK, or WH_DB_UNAVAILABLE for the whole batch. A key the database could
+ * not hold (not UTF-8, too long) is never seen.
+ */
+wh_db_result_t wh_dbpool_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n);
+/* Records the n keys (at most WH_DB_KEYS_MAX) as published, in one statement; a key the
+ * database could not hold is left out. */
+wh_db_result_t wh_dbpool_mark_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n);
 
 /* Deletes de-duplication rows older than max_age_s seconds; returns how many, or -1. */
 long wh_dbpool_prune(wh_dbpool_t *pool, long max_age_s);

@@ -21,10 +21,10 @@ typedef struct wh_job_s {
     char *text;
     int64_t started;  /* timefmt_mono_ms() when submitted */
     int64_t next_try; /* when a job waiting for its ledger row is looked up again */
-    bool deduped;     /* the de-duplication check is done */
     bool acked;       /* Kafka acknowledged its event; only the record remains */
     bool correlated;
     wh_db_probe_t probe;
+    wh_db_key_t dedupe; /* org_id and dedupe_key, when the callback has a key */
 } wh_job_t;
 
 typedef struct wh_job_list_s {
@@ -89,6 +89,8 @@ static wh_job_t *wh_job_new(wh_relay_t *relay, const wh_callback_t *cb, httpd_re
     job->cb.error_code = wh_job_copy(cb->error_code, &at);
     job->cb.error_message = wh_job_copy(cb->error_message, &at);
     job->cb.dedupe_key = wh_job_copy(cb->dedupe_key, &at);
+    job->dedupe.org_id = job->cb.org_id;
+    job->dedupe.key = job->cb.dedupe_key;
     job->probe.pmid = job->cb.provider_message_id;
     job->started = timefmt_mono_ms();
     return job;
@@ -192,39 +194,61 @@ static void wh_relay_publish(wh_relay_t *relay, wh_job_t *job)
 /* ---- the relay thread ---- */
 
 /*
- * The first steps of a job just taken from the queue. Returns true when it still needs
- * its ledger lookup; false when it was answered or published here.
+ * Runs `query` (wh_dbpool_seen_many or wh_dbpool_mark_seen_many) over the keys of the n
+ * jobs, WH_DB_KEYS_MAX at a time. Returns how many of the jobs, from the first, were
+ * answered by the database: the rest (from the first failed part on) were not.
  */
-static bool wh_relay_start(wh_relay_t *relay, wh_job_t *job)
+static size_t wh_relay_keys(wh_relay_t *relay, wh_job_t *const *jobs, size_t n,
+                            wh_db_result_t (*query)(wh_dbpool_t *, wh_db_key_t *const *, size_t))
 {
-    wh_t *wh = relay->wh;
-    if (job->acked) {
-        /* Recorded only now that the event is on the topic; a failure here costs at most
-         * one duplicate event when the provider retries, never a lost one. */
-        if (wh_dbpool_mark_seen(wh->pool, job->cb.org_id, job->cb.dedupe_key) != WH_DB_OK)
-            log_kv(LOG_LEVEL_WARN, "callback not recorded for de-duplication", "org_id",
-                   job->cb.org_id, NULL);
-        wh_job_answer(job, 200, job->correlated ? "published" : "published_uncorrelated", "ok");
-        return false;
+    wh_db_key_t *keys[WH_DB_KEYS_MAX];
+    size_t done = 0;
+    while (done < n) {
+        size_t k = n - done < WH_DB_KEYS_MAX ? n - done : WH_DB_KEYS_MAX;
+        for (size_t i = 0; i < k; i++)
+            keys[i] = &jobs[done + i]->dedupe;
+        if (query(relay->wh->pool, keys, k) != WH_DB_OK)
+            break;
+        done += k;
     }
-    if (job->cb.dedupe_key != NULL && !job->deduped) {
-        job->deduped = true;
-        wh_db_result_t seen = wh_dbpool_seen(wh->pool, job->cb.org_id, job->cb.dedupe_key);
-        if (seen == WH_DB_UNAVAILABLE) {
+    return done;
+}
+
+/*
+ * Jobs whose event Kafka acknowledged and that still have their de-duplication record to
+ * write: one statement for all of them, then their answers. The record is written only
+ * now that the event is on the topic; a failure costs at most one duplicate event when
+ * the provider retries, never a lost one.
+ */
+static void wh_relay_record(wh_relay_t *relay, wh_job_t *const *jobs, size_t n)
+{
+    size_t recorded = wh_relay_keys(relay, jobs, n, wh_dbpool_mark_seen_many);
+    if (recorded < n)
+        log_kv(LOG_LEVEL_WARN, "callbacks not recorded for de-duplication", NULL);
+    for (size_t i = 0; i < n; i++)
+        wh_job_answer(jobs[i], 200, jobs[i]->correlated ? "published" : "published_uncorrelated",
+                      "ok");
+}
+
+/*
+ * New jobs that have a de-duplication key, checked in one statement: a key seen before is
+ * answered as a duplicate, and so is every job when the database did not answer (503).
+ * Returns how many of the jobs go on, moved to the front of `jobs`.
+ */
+static size_t wh_relay_dedupe(wh_relay_t *relay, wh_job_t **jobs, size_t n)
+{
+    size_t checked = wh_relay_keys(relay, jobs, n, wh_dbpool_seen_many);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        wh_job_t *job = jobs[i];
+        if (i >= checked)
             wh_job_answer(job, 503, "unavailable", "database unavailable");
-            return false;
-        }
-        if (seen == WH_DB_OK) {
+        else if (job->dedupe.seen)
             wh_job_answer(job, 200, "duplicate", "duplicate callback");
-            return false;
-        }
+        else
+            jobs[kept++] = job;
     }
-    if (job->cb.provider_message_id == NULL) {
-        job->probe.result = WH_DB_NOT_FOUND;
-        wh_relay_publish(relay, job);
-        return false;
-    }
-    return true;
+    return kept;
 }
 
 /* Looks up the batch's jobs of one provider, WH_DB_PROBES_MAX at a time. */
@@ -266,16 +290,21 @@ static void wh_relay_batch(wh_relay_t *relay, wh_job_t **jobs, size_t n)
     }
 }
 
-/* Adds `job` to the growing batch array. */
-static void wh_relay_add(wh_job_t ***batch, size_t *n, size_t *cap, wh_job_t *job)
+/* A growing array of jobs, kept by the relay thread from one pass to the next. */
+typedef struct wh_job_vec_s {
+    wh_job_t **v;
+    size_t n, cap;
+} wh_job_vec_t;
+
+static void wh_job_vec_add(wh_job_vec_t *vec, wh_job_t *job)
 {
-    if (*n == *cap) {
-        *cap = *cap ? *cap * 2 : 64;
-        *batch = realloc(*batch, *cap * sizeof(**batch));
-        if (*batch == NULL)
+    if (vec->n == vec->cap) {
+        vec->cap = vec->cap ? vec->cap * 2 : 64;
+        vec->v = realloc(vec->v, vec->cap * sizeof(*vec->v));
+        if (vec->v == NULL)
             abort();
     }
-    (*batch)[(*n)++] = job;
+    vec->v[vec->n++] = job;
 }
 
 /* Waits for work: new jobs, or the next waiting job's turn. Called with the lock held. */
@@ -295,39 +324,75 @@ static void wh_relay_wait(wh_relay_t *relay)
     pthread_cond_timedwait(&relay->cv, &relay->mu, &ts);
 }
 
+/*
+ * One pass over what arrived: de-duplication records of acknowledged events, the
+ * de-duplication check of new callbacks with a key, then the ledger lookup of every
+ * callback that has a provider id (new ones, and waiting ones whose turn came), each step
+ * one statement for the whole pass.
+ */
+static void wh_relay_pass(wh_relay_t *relay, wh_job_t *taken, wh_job_vec_t *record,
+                          wh_job_vec_t *fresh, wh_job_vec_t *lookup)
+{
+    record->n = fresh->n = lookup->n = 0;
+    while (taken != NULL) {
+        wh_job_t *job = taken;
+        taken = job->next;
+        wh_job_vec_add(job->acked ? record : fresh, job);
+    }
+    if (record->n > 0)
+        wh_relay_record(relay, record->v, record->n);
+
+    /* Keyed jobs first, so that one statement checks them all. */
+    size_t keyed = 0;
+    for (size_t i = 0; i < fresh->n; i++) {
+        if (fresh->v[i]->cb.dedupe_key != NULL) {
+            wh_job_t *t = fresh->v[keyed];
+            fresh->v[keyed++] = fresh->v[i];
+            fresh->v[i] = t;
+        }
+    }
+    size_t kept = keyed > 0 ? wh_relay_dedupe(relay, fresh->v, keyed) : 0;
+    for (size_t i = 0; i < fresh->n; i++) {
+        if (i < keyed && i >= kept)
+            continue; /* answered by the de-duplication check */
+        wh_job_t *job = fresh->v[i];
+        if (job->cb.provider_message_id == NULL) {
+            job->probe.result = WH_DB_NOT_FOUND;
+            wh_relay_publish(relay, job);
+        } else {
+            wh_job_vec_add(lookup, job);
+        }
+    }
+
+    int64_t now = timefmt_mono_ms();
+    while (relay->waiting.head != NULL && relay->waiting.head->next_try <= now) {
+        wh_job_t *job = relay->waiting.head;
+        relay->waiting.head = job->next;
+        if (relay->waiting.head == NULL)
+            relay->waiting.tail = NULL;
+        wh_job_vec_add(lookup, job);
+    }
+    if (lookup->n > 0)
+        wh_relay_batch(relay, lookup->v, lookup->n);
+}
+
 static void *wh_relay_thread(void *arg)
 {
     wh_relay_t *relay = arg;
-    wh_job_t **batch = NULL;
-    size_t cap = 0;
+    wh_job_vec_t record = {0}, fresh = {0}, lookup = {0};
     pthread_mutex_lock(&relay->mu);
     while (!relay->stop) {
         wh_relay_wait(relay);
         wh_job_t *taken = relay->incoming.head;
         relay->incoming.head = relay->incoming.tail = NULL;
         pthread_mutex_unlock(&relay->mu);
-
-        size_t n = 0;
-        int64_t now = timefmt_mono_ms();
-        while (relay->waiting.head != NULL && relay->waiting.head->next_try <= now) {
-            wh_job_t *job = relay->waiting.head;
-            relay->waiting.head = job->next;
-            if (relay->waiting.head == NULL)
-                relay->waiting.tail = NULL;
-            wh_relay_add(&batch, &n, &cap, job);
-        }
-        while (taken != NULL) {
-            wh_job_t *job = taken;
-            taken = job->next;
-            if (wh_relay_start(relay, job))
-                wh_relay_add(&batch, &n, &cap, job);
-        }
-        if (n > 0)
-            wh_relay_batch(relay, batch, n);
+        wh_relay_pass(relay, taken, &record, &fresh, &lookup);
         pthread_mutex_lock(&relay->mu);
     }
     pthread_mutex_unlock(&relay->mu);
-    free(batch);
+    free(record.v);
+    free(fresh.v);
+    free(lookup.v);
     return NULL;
 }
 
