@@ -16,6 +16,8 @@ them in phases, one fault per phase:
   throttle  429 with Retry-After (Twilio), Throttling (SNS), 452 (SMTP)
   slow      slow answers
   drop      connections dropped before an answer
+  quota     an organisation with a small quota on every channel, its workers killed with
+            SIGKILL while they hold leased quota
 
 Every request carries its phase in its message_id and metadata. At the end it audits, per
 phase, what the README promises ("Delivery guarantees"):
@@ -28,7 +30,9 @@ phase, what the README promises ("Delivery guarantees"):
     where it is at most the requests in flight at the kills (kills x MAX_IN_FLIGHT);
   - retries respected their due time: no attempt reaches the provider between a
     RETRY_SCHEDULED event and its next_attempt_at (tolerance RETRY_TOLERANCE_MS);
-  - quota rows never exceed their limit (sampled all along);
+  - quota rows never exceed their limit (sampled all along), and in the quota phase the
+    providers never receive more of that organisation's requests than its quota, while
+    the rest end FAILED QUOTA_EXCEEDED (so the limit was really reached);
   - every worker stopped with SIGTERM exits 0, and no sanitizer report appears.
 It prints one table (fault, requests, final, lost, sent twice, bound, late dup, result)
 and the evidence of every broken guarantee, and exits 1 when one is broken.
@@ -75,6 +79,8 @@ RETRY_DELAYS_MS = "1000,2000,3000,4000"
 RETRY_TOLERANCE_MS = 250
 PARTITIONS = 4
 ORG = "faults-org"
+QUOTA_ORG = "faults-quota-org"  # the quota phase's organisation
+QUOTA_LIMIT = 12                # its quota on each channel, below the phase's load
 SID = "AC" + "f" * 32
 TOKEN = "faultstoken0123456789abcdef"
 CHANNELS = ("email", "twilio", "sns")
@@ -216,8 +222,12 @@ class Run:
         self.sns_proxy = RecordingProxy("sns", moto_port, self.received, self.sns_plan).start()
 
     def add_org(self):
+        for org, limit in ((ORG, 100000), (QUOTA_ORG, QUOTA_LIMIT)):
+            self.add_one_org(org, limit)
+
+    def add_one_org(self, org, limit):
         def enc(column, value):
-            return self.notifyctl("encrypt", "--org", ORG, "--column", column,
+            return self.notifyctl("encrypt", "--org", org, "--column", column,
                                   stdin=value.encode())
         conn = psycopg2.connect(self.db_url)
         conn.autocommit = True
@@ -225,21 +235,21 @@ class Run:
         cur.execute("INSERT INTO email_provider_config (org_id, smtp_host, smtp_port,"
                     " from_email, from_name, use_tls, use_ssl, pool_size, enabled)"
                     " VALUES (%s, '127.0.0.1', %s, 'noreply@faults.example', 'Faults',"
-                    " false, false, 4, true)", (ORG, self.smtp.port))
+                    " false, false, 4, true)", (org, self.smtp.port))
         cur.execute("INSERT INTO sms_provider_config (org_id, provider_type,"
                     " twilio_account_sid, twilio_auth_token_encrypted, twilio_from_number,"
                     " enabled) VALUES (%s, 'TWILIO', %s, %s, '+15005550006', true)",
-                    (ORG, SID, enc("sms_provider_config.twilio_auth_token_encrypted", TOKEN)))
+                    (org, SID, enc("sms_provider_config.twilio_auth_token_encrypted", TOKEN)))
         cur.execute("INSERT INTO sms_provider_config (org_id, provider_type,"
                     " aws_access_key_encrypted, aws_secret_key_encrypted, aws_region,"
                     " aws_sender_id, enabled) VALUES (%s, 'AWS_SNS', %s, %s, 'us-east-1',"
                     " 'NotifyFault', true)",
-                    (ORG, enc("sms_provider_config.aws_access_key_encrypted", "AKIAFAULTS0000"),
+                    (org, enc("sms_provider_config.aws_access_key_encrypted", "AKIAFAULTS0000"),
                      enc("sms_provider_config.aws_secret_key_encrypted", "faults-secret-key")))
-        cur.execute("INSERT INTO email_rate_limit (org_id, quota_limit) VALUES (%s, 100000)",
-                    (ORG,))
+        cur.execute("INSERT INTO email_rate_limit (org_id, quota_limit) VALUES (%s, %s)",
+                    (org, limit))
         cur.execute("INSERT INTO sms_rate_limit (org_id, provider_type, quota_limit)"
-                    " VALUES (%s, 'TWILIO', 100000), (%s, 'AWS_SNS', 100000)", (ORG, ORG))
+                    " VALUES (%s, 'TWILIO', %s), (%s, 'AWS_SNS', %s)", (org, limit, org, limit))
         conn.close()
 
     def worker_env(self, channel, port):
@@ -303,12 +313,13 @@ class Run:
 
     def request(self, channel, mid, phase):
         meta = {"phase": phase, "suite": "faults"}
+        org = QUOTA_ORG if phase == "quota" else ORG
         if channel == "email":
-            return {"message_id": mid, "org_id": ORG, "to": "%s@faults.example" % mid,
+            return {"message_id": mid, "org_id": org, "to": "%s@faults.example" % mid,
                     "subject": "Fault suite ref %s" % mid,
                     "payload": {"textBody": "Hello, ref %s" % mid}, "metadata": meta}
         body = "Your code ref %s" % mid
-        return {"message_id": mid, "org_id": ORG, "to": "+14155550123",
+        return {"message_id": mid, "org_id": org, "to": "+14155550123",
                 "payload": {"body": body}, "metadata": meta}
 
     def load(self, phase, stop):
@@ -477,6 +488,17 @@ class Run:
         sleep(4.0)
         self.clear_faults()
 
+    def fault_quota(self):
+        # Kills while the workers hold leased quota: what a dead worker leased is lost to
+        # the organisation, never handed out twice.
+        kills = self.kills.setdefault("quota", {})
+        sleep(2.0)
+        for ch in CHANNELS:
+            self.workers[ch].kill()
+            kills[ch] = kills.get(ch, 0) + 1
+        for ch in CHANNELS:
+            self.restart(ch)
+
     def fault_drop(self):
         sleep(0.5)
         self.smtp_plan.set("drop", 0.3)
@@ -550,11 +572,12 @@ def audit(run):
     conn = psycopg2.connect(run.db_url, connect_timeout=5)
     cur = conn.cursor()
     cur.execute("SELECT idempotency_key, state, provider_message_id, resend FROM"
-                " delivery_ledger WHERE org_id = %s", (ORG,))
+                " delivery_ledger WHERE org_id IN (%s, %s)", (ORG, QUOTA_ORG))
     ledger = {k: (s, p, r) for k, s, p, r in cur.fetchall()}
-    cur.execute("SELECT 'email', quota_limit, messages_sent_count FROM email_rate_limit"
-                " WHERE org_id = %s UNION ALL SELECT provider_type, quota_limit,"
-                " messages_sent_count FROM sms_rate_limit WHERE org_id = %s", (ORG, ORG))
+    cur.execute("SELECT org_id, 'email', quota_limit, messages_sent_count FROM email_rate_limit"
+                " WHERE org_id IN (%s, %s) UNION ALL SELECT org_id, provider_type, quota_limit,"
+                " messages_sent_count FROM sms_rate_limit WHERE org_id IN (%s, %s)"
+                " ORDER BY 1, 2", (ORG, QUOTA_ORG, ORG, QUOTA_ORG))
     quota_rows = cur.fetchall()
     conn.close()
 
@@ -705,6 +728,24 @@ def audit(run):
                     bad.append("%s: attempt %d retried %.0f ms before its due time %s" %
                                (mid, e.get("attempt", 0) + 1, due - early[0],
                                 e["next_attempt_at"]))
+        if phase == "quota":
+            # The organisation's quota is the bound on what its providers receive, crashes
+            # and all; the rest must have been refused for it.
+            for ch in CHANNELS:
+                ch_mids = [m for m in mids if run.sent[m][1] == ch]
+                received = sum(acc_count.get(m, 0) for m in ch_mids)
+                refused = [m for m in ch_mids if any(
+                    e.get("status") == "FAILED" and e.get("error_code") == "QUOTA_EXCEEDED"
+                    for e in by_mid.get(m, []))]
+                if received > QUOTA_LIMIT:
+                    bad.append("%s: the provider received %d requests of an organisation whose"
+                               " quota is %d" % (ch, received, QUOTA_LIMIT))
+                if len(ch_mids) <= QUOTA_LIMIT or not refused:
+                    bad.append("%s: %d requests, %d refused with QUOTA_EXCEEDED: the quota was"
+                               " never reached" % (ch, len(ch_mids), len(refused)))
+                run.info.append("quota phase, %s: %d requests, %d received by the provider "
+                                "(quota %d), %d FAILED QUOTA_EXCEEDED" %
+                                (ch, len(ch_mids), received, QUOTA_LIMIT, len(refused)))
         for ch, n in twice_by_ch.items():
             if kills and n > kills_by_ch.get(ch, 0) * MAX_IN_FLIGHT:
                 bad.append("%s: %d requests sent twice, above %d kills x MAX_IN_FLIGHT %d" %
@@ -722,9 +763,9 @@ def audit(run):
         run.info.append("retries: %d next attempts checked against their due time; the "
                         "earliest came %+.0f ms after it, the median %+.0f ms" %
                         (len(margins), margins[0], margins[len(margins) // 2]))
-    for kind, limit, count in quota_rows:
+    for org, kind, limit, count in quota_rows:
         if count > limit:
-            problems.append("quota %s: %d used of %d" % (kind, count, limit))
+            problems.append("quota %s %s: %d used of %d" % (org, kind, count, limit))
     for v in run.quota_violations[:5]:
         problems.append("quota row above its limit at %.1fs: %s" % (v[0], v[1:]))
     if run.quota_samples == 0:
@@ -766,7 +807,8 @@ def main():
                 ("sigterm", run.fault_sigterm), ("rebalance", run.fault_rebalance),
                 ("kafka", run.fault_kafka), ("postgres", run.fault_postgres),
                 ("errors", run.fault_errors), ("throttle", run.fault_throttle),
-                ("slow", run.fault_slow), ("drop", run.fault_drop)]
+                ("slow", run.fault_slow), ("drop", run.fault_drop),
+                ("quota", run.fault_quota)]
         only = os.environ.get("NOTIFY_FAULTS_ONLY")
         if only:
             plan = [p for p in plan if p[0] in only.split(",") or p[0] == "base"]
@@ -785,7 +827,7 @@ def main():
                                            len(accepted.get(ch, []))) for ch in CHANNELS))
         print("faults injected: smtp %s, sns %s" % (run.smtp_plan.injected,
                                                     run.sns_plan.injected))
-        print("quota rows (kind, limit, used): %s; %d samples, none above the limit" %
+        print("quota rows (org, kind, limit, used): %s; %d samples, none above the limit" %
               (quota, run.quota_samples) if not run.quota_violations else
               "quota rows: %s" % quota)
         for n in run.info:
