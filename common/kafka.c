@@ -78,10 +78,13 @@ static void kafka_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *msg, void 
         dr->cb(dr, msg);
 }
 
-rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+/* An idempotent producer on bootstrap.servers, `defaults` (may be NULL) and the KAFKA_*
+ * properties; idempotence and acks are not overridable. */
+static rd_kafka_t *kafka_producer_build(const cfg_t *cfg, const kafka_prop_t *defaults,
+                                        char *errstr, size_t errstr_size)
 {
     rd_kafka_t *rk = NULL;
-    rd_kafka_conf_t *conf = kafka_conf_new(cfg, errstr, errstr_size);
+    rd_kafka_conf_t *conf = kafka_conf_build(cfg, defaults, errstr, errstr_size);
     if (conf == NULL)
         goto out;
     if (kafka_conf_set(conf, "enable.idempotence", "true", errstr, errstr_size) != 0 ||
@@ -96,6 +99,20 @@ rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_siz
         rd_kafka_conf_destroy(conf);
 out:
     return rk;
+}
+
+rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    return kafka_producer_build(cfg, NULL, errstr, errstr_size);
+}
+
+rd_kafka_t *kafka_stream_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
+{
+    static const kafka_prop_t defaults[] = {
+        {"linger.ms", "20"},
+        {NULL, NULL},
+    };
+    return kafka_producer_build(cfg, defaults, errstr, errstr_size);
 }
 
 /*

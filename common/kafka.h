@@ -17,10 +17,11 @@
 rd_kafka_conf_t *kafka_conf_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 
 /*
- * Delivery reports. Every message produced through a kafka_producer_new() producer carries
- * as its opaque a pointer to a kafka_dr_t (usually the first member of the caller's own
- * record); when the broker acknowledges or refuses the message, rd_kafka_poll() calls its
- * `cb`. A NULL opaque means nobody waits for that report.
+ * Delivery reports. Every message produced through a kafka_producer_new() or
+ * kafka_stream_producer_new() producer carries as its opaque a pointer to a kafka_dr_t
+ * (usually the first member of the caller's own record); when the broker acknowledges or
+ * refuses the message, rd_kafka_poll() calls its `cb`. A NULL opaque means nobody waits
+ * for that report.
  */
 typedef struct kafka_dr_s kafka_dr_t;
 struct kafka_dr_s {
@@ -32,6 +33,16 @@ struct kafka_dr_s {
  * writes a message twice and order per partition is kept. NULL with errstr on failure.
  */
 rd_kafka_t *kafka_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
+
+/*
+ * The same producer for a steady stream of asynchronous messages (the pipeline's outcomes),
+ * with linger.ms 20 by default (an operator's KAFKA_LINGER_MS wins). librdkafka sends one
+ * request per partition, and with acks=all at most five are in flight: at its default of
+ * 5 ms the requests queue up behind that limit and the broker thread polls without
+ * waiting until an answer frees a slot, costing more CPU than the messages themselves.
+ * Not for kafka_produce_sync(), which would wait out the linger on every message.
+ */
+rd_kafka_t *kafka_stream_producer_new(const cfg_t *cfg, char *errstr, size_t errstr_size);
 
 /*
  * What the owner of a consumer does around a rebalance, called from inside

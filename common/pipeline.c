@@ -778,7 +778,7 @@ pipeline_t *pipeline_new(const cfg_t *cfg, const char *name, const sender_ops_t 
         goto fail;
     dbstage_set_engine(pl->db, pl->engine);
 
-    pl->producer = kafka_producer_new(cfg, errstr, errstr_size);
+    pl->producer = kafka_stream_producer_new(cfg, errstr, errstr_size);
     if (pl->producer == NULL)
         goto fail;
     if (cfg_bool(cfg, CFG_TOPIC_AUTO_CREATE)) {

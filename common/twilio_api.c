@@ -62,28 +62,41 @@ int twilio_api_status_callback_url(const char *public_base, const char *org_id, 
     return 0;
 }
 
+int twilio_api_message_form_fill(twilio_form_t *form, const request_t *req, const char *from,
+                                 const char *default_callback)
+{
+    const char *callback = req->sms.status_callback ? req->sms.status_callback : default_callback;
+    char validity[16];
+    int rc = -1;
+
+    twilio_form_reset(form);
+    if (twilio_form_add(form, "To", req->to) != 0 || twilio_form_add(form, "From", from) != 0 ||
+        twilio_form_add(form, "Body", req->sms.body ? req->sms.body : "") != 0)
+        goto out;
+    if (callback && callback[0] && twilio_form_add(form, "StatusCallback", callback) != 0)
+        goto out;
+    if (req->sms.validity_period > 0) {
+        snprintf(validity, sizeof(validity), "%d", req->sms.validity_period);
+        if (twilio_form_add(form, "ValidityPeriod", validity) != 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    if (rc != 0)
+        twilio_form_reset(form);
+    return rc;
+}
+
 twilio_form_t *twilio_api_message_form(const request_t *req, const char *from,
                                        const char *default_callback)
 {
     twilio_form_t *form = twilio_form_new();
-    const char *callback = req->sms.status_callback ? req->sms.status_callback : default_callback;
-    char validity[16];
 
-    if (twilio_form_add(form, "To", req->to) != 0 || twilio_form_add(form, "From", from) != 0 ||
-        twilio_form_add(form, "Body", req->sms.body ? req->sms.body : "") != 0)
-        goto fail;
-    if (callback && callback[0] && twilio_form_add(form, "StatusCallback", callback) != 0)
-        goto fail;
-    if (req->sms.validity_period > 0) {
-        snprintf(validity, sizeof(validity), "%d", req->sms.validity_period);
-        if (twilio_form_add(form, "ValidityPeriod", validity) != 0)
-            goto fail;
+    if (twilio_api_message_form_fill(form, req, from, default_callback) != 0) {
+        twilio_form_destroy(form);
+        form = NULL;
     }
     return form;
-
-fail:
-    twilio_form_destroy(form);
-    return NULL;
 }
 
 int twilio_api_idempotency_header(const char *key, char *out, size_t out_size)

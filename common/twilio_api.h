@@ -63,6 +63,14 @@ twilio_form_t *twilio_api_message_form(const request_t *req, const char *from,
                                        const char *default_callback);
 
 /*
+ * The same form written into `form`, which is emptied first and kept (a worker reuses one
+ * form per transfer rather than allocating one per message). Returns 0, or -1 (the form
+ * is then empty) when it would pass TWILIO_FORM_MAX.
+ */
+int twilio_api_message_form_fill(twilio_form_t *form, const request_t *req, const char *from,
+                                 const char *default_callback);
+
+/*
  * The X-Idempotency-Key header value for an idempotency key: the key with every byte
  * outside printable ASCII, and '%', percent-encoded, so that no key can inject a header.
  * Returns 0, or -1 when it does not fit.

@@ -57,6 +57,12 @@ twilio_form_t *twilio_form_new(void)
     return form;
 }
 
+void twilio_form_reset(twilio_form_t *form)
+{
+    form->len = 0;
+    form->buf[0] = '\0';
+}
+
 void twilio_form_destroy(twilio_form_t *form)
 {
     if (form == NULL)

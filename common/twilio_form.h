@@ -18,6 +18,9 @@ typedef struct twilio_form_s twilio_form_t;
 twilio_form_t *twilio_form_new(void);
 void twilio_form_destroy(twilio_form_t *form);
 
+/* Empties the form and keeps its buffer, so that one form serves request after request. */
+void twilio_form_reset(twilio_form_t *form);
+
 /* Appends name=value (both encoded). Returns 0, or -1 when the cap would be passed (the
  * form is then unchanged). */
 int twilio_form_add(twilio_form_t *form, const char *name, const char *value);
