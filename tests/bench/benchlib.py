@@ -10,7 +10,7 @@ import json
 import os
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 TIER_SUFFIXES = (".retry.60s", ".retry.300s", ".retry.900s", ".retry.3600s")
 
@@ -64,7 +64,11 @@ def wait_status_events(bootstrap, status, partitions, n, proc, what, timeout=600
     start = time.monotonic()
     try:
         while True:
-            highs = [consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps]
+            try:
+                highs = [consumer.get_watermark_offsets(tp, timeout=5)[1] for tp in tps]
+            except KafkaException:
+                # A topic created a moment ago may have no leader yet: ask again.
+                highs = [0]
             if sum(highs) >= n:
                 break
             if proc.poll() is not None:
