@@ -100,17 +100,30 @@ static void db_notice(void *arg, const PGresult *res)
            severity ? severity : "NOTICE", "message", primary ? primary : "", NULL);
 }
 
-/* The session settings every connection gets; run after each (re)connect. */
+/*
+ * The session settings every connection gets; run after each (re)connect.
+ *
+ * plan_cache_mode: a prepared statement is planned for the values it is run with, every
+ * time. PostgreSQL otherwise switches to one generic plan after five runs, chosen against
+ * the table as it was then: planned while webhook_callback_dedupe or the ledger was small
+ * (a new deployment, a fresh stack), the batch lookups by `= ANY($n)` kept reading every
+ * row of an organisation or a provider as the tables grew, until an autovacuum ANALYZE
+ * happened to replace the plan. Planning these statements costs well under a millisecond,
+ * once per batch.
+ */
 static int db_session_setup(db_t *db, char *errstr, size_t errstr_size)
 {
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%d", db->statement_timeout_ms);
     const char *values[] = {timeout};
-    PGresult *res = PQexecParams(db->conn, "SELECT set_config('statement_timeout', $1, false)", 1,
-                                 NULL, values, NULL, NULL, 0);
+    PGresult *res = PQexecParams(db->conn,
+                                 "SELECT set_config('statement_timeout', $1, false),"
+                                 " set_config('plan_cache_mode', 'force_custom_plan', false)",
+                                 1, NULL, values, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : -1;
     if (rc != 0)
-        db_set_err(errstr, errstr_size, "cannot set statement_timeout: ", PQerrorMessage(db->conn));
+        db_set_err(errstr, errstr_size,
+                   "cannot set the session's settings: ", PQerrorMessage(db->conn));
     PQclear(res);
     return rc;
 }

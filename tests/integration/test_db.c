@@ -543,6 +543,8 @@ static void test_reconnect_after_terminate(void)
     char v[64];
     testdb_query_value(db, "SELECT current_setting('statement_timeout')", 0, NULL, v, sizeof(v));
     CHECK_STR(v, "5s");
+    testdb_query_value(db, "SELECT current_setting('plan_cache_mode')", 0, NULL, v, sizeof(v));
+    CHECK_STR(v, "force_custom_plan");
     testdb_query_value(db, "SELECT current_setting('application_name')", 0, NULL, v, sizeof(v));
     CHECK_STR(v, APP_NAME);
     testdb_query_value(db, "SELECT current_schema()", 0, NULL, v, sizeof(v));
