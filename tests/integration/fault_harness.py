@@ -35,6 +35,8 @@ import urllib.request
 from aiosmtpd.controller import Controller
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
+from pipeline_harness import sanitizer_reports
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
@@ -182,18 +184,7 @@ class Proc:
         return total
 
     def sanitizer_reports(self):
-        out = []
-        for path in self.err_paths:
-            try:
-                with open(path, "rb") as f:
-                    text = f.read().decode(errors="replace")
-            except OSError:
-                continue
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    out.append((path, text[-4000:]))
-                    break
-        return out
+        return [(path, text[-4000:]) for path, text in sanitizer_reports(self.err_paths)]
 
     @classmethod
     def kill_all(cls):

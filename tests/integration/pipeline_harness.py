@@ -661,16 +661,25 @@ class Worker:
     def sanitizer_report(self):
         """The stderr of the first run with an AddressSanitizer, LeakSanitizer or
         UndefinedBehaviorSanitizer report, or None."""
-        for path in self.err_paths:
-            try:
-                with open(path, "rb") as f:
-                    text = f.read().decode(errors="replace")
-            except OSError:
-                continue
-            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                if marker in text:
-                    return text
-        return None
+        reports = sanitizer_reports(self.err_paths)
+        return reports[0][1] if reports else None
+
+
+def sanitizer_reports(paths):
+    """(path, text) of each of the files (a process's stderr) that holds an
+    AddressSanitizer, LeakSanitizer or UndefinedBehaviorSanitizer report."""
+    out = []
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                text = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                out.append((path, text))
+                break
+    return out
 
 
 class Harness:

@@ -11,9 +11,10 @@
 
 #define WH_DBPOOL_MAX 64
 
-/* De-duplication for many keys at once. The seen query takes the batch's distinct orgs
- * and its keys as two arrays, which the primary key (org_id, dedupe_key) answers with one
- * probe per pair, on any plan; pairs that were not asked for are dropped by the caller. */
+/* De-duplication for many keys at once, each statement given the keys' orgs and names as
+ * two parallel arrays. The seen query matches orgs and names separately, which the primary
+ * key (org_id, dedupe_key) answers with one probe per combination; combinations that were
+ * not asked for are dropped by the caller. */
 static const char wh_dbpool_seen_sql[] =
     "SELECT org_id, dedupe_key FROM webhook_callback_dedupe"
     " WHERE org_id = ANY($1::text[]) AND dedupe_key = ANY($2::text[])";
@@ -223,80 +224,61 @@ static size_t wh_dbpool_keys_bytes(wh_db_key_t *const *keys, size_t n, bool org)
     return total;
 }
 
-wh_db_result_t wh_dbpool_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
+/*
+ * Runs the prepared statement `stmt` with the keys' orgs and names as two parallel text[]
+ * parameters, leaving out keys the database could not hold. *res is the result (NULL when
+ * no key was left to ask about); WH_DB_UNAVAILABLE when the database did not answer.
+ */
+static wh_db_result_t wh_dbpool_keys_exec(wh_dbpool_t *pool, const char *stmt,
+                                          wh_db_key_t *const *keys, size_t n, PGresult **res)
 {
-    wh_db_result_t result = WH_DB_UNAVAILABLE;
+    wh_db_result_t result = WH_DB_OK;
     char errstr[256];
-    PGresult *res = NULL;
     ledger_array_t *orgs = ledger_array_new(wh_dbpool_keys_bytes(keys, n, true));
     ledger_array_t *names = ledger_array_new(wh_dbpool_keys_bytes(keys, n, false));
-    for (size_t i = 0; i < n; i++) {
-        keys[i]->seen = false;
-        if (!wh_dbpool_key_ok(keys[i]))
-            continue;
-        bool repeated = false;
-        for (size_t j = 0; j < i && !repeated; j++)
-            repeated = wh_dbpool_key_ok(keys[j]) && strcmp(keys[j]->org_id, keys[i]->org_id) == 0;
-        if (!repeated)
-            ledger_array_add(orgs, keys[i]->org_id);
-        ledger_array_add(names, keys[i]->key);
-    }
-    if (ledger_array_count(names) == 0) {
-        result = WH_DB_OK;
-        goto out;
-    }
-    const char *values[2] = {ledger_array_text(orgs), ledger_array_text(names)};
-    wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
-    db_err_t err = db_exec_prepared(slot->db, "wh_seen", 2, values, &res, errstr, sizeof(errstr));
-    wh_dbpool_release(pool, slot);
-    if (err != DB_OK) {
-        log_kv(LOG_LEVEL_WARN, "de-duplication query failed", "error", errstr, NULL);
-        goto out;
-    }
-    for (int r = 0; r < PQntuples(res); r++) {
-        const char *org = PQgetvalue(res, r, 0), *key = PQgetvalue(res, r, 1);
-        for (size_t i = 0; i < n; i++)
-            if (strcmp(keys[i]->key, key) == 0 && strcmp(keys[i]->org_id, org) == 0)
-                keys[i]->seen = true;
-    }
-    result = WH_DB_OK;
-out:
-    PQclear(res);
-    ledger_array_destroy(orgs);
-    ledger_array_destroy(names);
-    return result;
-}
-
-wh_db_result_t wh_dbpool_mark_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
-{
-    wh_db_result_t result = WH_DB_UNAVAILABLE;
-    char errstr[256];
-    PGresult *res = NULL;
-    ledger_array_t *orgs = ledger_array_new(wh_dbpool_keys_bytes(keys, n, true));
-    ledger_array_t *names = ledger_array_new(wh_dbpool_keys_bytes(keys, n, false));
+    *res = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!wh_dbpool_key_ok(keys[i]))
             continue;
         ledger_array_add(orgs, keys[i]->org_id);
         ledger_array_add(names, keys[i]->key);
     }
-    if (ledger_array_count(names) == 0) {
-        result = WH_DB_OK;
-        goto out;
+    if (ledger_array_count(names) > 0) {
+        const char *values[2] = {ledger_array_text(orgs), ledger_array_text(names)};
+        wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
+        db_err_t err = db_exec_prepared(slot->db, stmt, 2, values, res, errstr, sizeof(errstr));
+        wh_dbpool_release(pool, slot);
+        if (err != DB_OK) {
+            log_kv(LOG_LEVEL_WARN, "de-duplication statement failed", "error", errstr, NULL);
+            result = WH_DB_UNAVAILABLE;
+        }
     }
-    const char *values[2] = {ledger_array_text(orgs), ledger_array_text(names)};
-    wh_dbpool_slot_t *slot = wh_dbpool_acquire(pool);
-    db_err_t err = db_exec_prepared(slot->db, "wh_mark", 2, values, &res, errstr, sizeof(errstr));
-    wh_dbpool_release(pool, slot);
-    if (err != DB_OK) {
-        log_kv(LOG_LEVEL_WARN, "de-duplication record failed", "error", errstr, NULL);
-        goto out;
-    }
-    result = WH_DB_OK;
-out:
-    PQclear(res);
     ledger_array_destroy(orgs);
     ledger_array_destroy(names);
+    return result;
+}
+
+wh_db_result_t wh_dbpool_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
+{
+    PGresult *res = NULL;
+    for (size_t i = 0; i < n; i++)
+        keys[i]->seen = false;
+    wh_db_result_t result = wh_dbpool_keys_exec(pool, "wh_seen", keys, n, &res);
+    for (int r = 0; res != NULL && r < PQntuples(res); r++) {
+        const char *org = PQgetvalue(res, r, 0), *key = PQgetvalue(res, r, 1);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(keys[i]->key, key) == 0 && strcmp(keys[i]->org_id, org) == 0)
+                keys[i]->seen = true;
+    }
+    PQclear(res);
+    return result;
+}
+
+wh_db_result_t wh_dbpool_mark_seen_many(wh_dbpool_t *pool, wh_db_key_t *const *keys, size_t n)
+{
+    PGresult *res = NULL;
+    wh_db_result_t result = wh_dbpool_keys_exec(pool, "wh_mark", keys, n, &res);
+    PQclear(res);
     return result;
 }
 
