@@ -124,7 +124,7 @@ rd_kafka_t *kafka_stream_producer_new(const cfg_t *cfg, char *errstr, size_t err
 static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *partitions, void *opaque)
 {
-    const kafka_rebalance_t *hooks = opaque;
+    kafka_rebalance_t *hooks = opaque;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -133,6 +133,8 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         hooks->on_revoke(rk, partitions, rd_kafka_assignment_lost(rk), hooks->opaque);
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        if (hooks)
+            hooks->assigned = true;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, partitions);
         else
@@ -157,8 +159,8 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
-                               const kafka_rebalance_t *hooks, char *errstr, size_t errstr_size)
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_rebalance_t *hooks,
+                               char *errstr, size_t errstr_size)
 {
     /*
      * Defaults an operator may override:
@@ -187,7 +189,7 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
         goto out;
     }
     rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, (void *)hooks);
+    rd_kafka_conf_set_opaque(conf, hooks);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
@@ -198,9 +200,34 @@ out:
     return rk;
 }
 
+/* True while a cooperative member has joined (the protocol is chosen) but has not been
+ * given its first assignment: the window in which destroying it aborts (see kafka.h). */
+static bool kafka_consumer_joining(rd_kafka_t *consumer)
+{
+    const char *protocol = rd_kafka_rebalance_protocol(consumer);
+    if (protocol == NULL || strcmp(protocol, "COOPERATIVE") != 0)
+        return false;
+    const kafka_rebalance_t *hooks = rd_kafka_opaque(consumer);
+    if (hooks != NULL)
+        return !hooks->assigned;
+    /* Without hooks there is no flag: an assignment held is the evidence. */
+    rd_kafka_topic_partition_list_t *assigned = NULL;
+    int held = 0;
+    if (rd_kafka_assignment(consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        held = assigned->cnt;
+        rd_kafka_topic_partition_list_destroy(assigned);
+    }
+    return held == 0;
+}
+
 void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
 {
     int64_t deadline = timefmt_mono_ms() + timeout_ms;
+    while (timefmt_mono_ms() < deadline && kafka_consumer_joining(consumer)) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 100);
+        if (m)
+            rd_kafka_message_destroy(m);
+    }
     rd_kafka_unsubscribe(consumer);
     while (timefmt_mono_ms() < deadline) {
         rd_kafka_topic_partition_list_t *assigned = NULL;

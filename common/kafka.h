@@ -8,6 +8,7 @@
 #define NOTIFY_KAFKA_H
 
 #include <librdkafka/rdkafka.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -57,6 +58,9 @@ typedef struct kafka_rebalance_s {
     void (*on_revoke)(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, int lost,
                       void *opaque);
     void *opaque;
+    /* Set by the consumer (false at first): the group has given this member an assignment,
+     * possibly empty. kafka_consumer_close() reads it. */
+    bool assigned;
 } kafka_rebalance_t;
 
 /*
@@ -68,11 +72,19 @@ typedef struct kafka_rebalance_s {
  * polls, calling `hooks` around them (may be NULL; borrowed: it must outlive the
  * consumer). NULL with errstr on failure.
  */
-rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id,
-                               const kafka_rebalance_t *hooks, char *errstr, size_t errstr_size);
+rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_rebalance_t *hooks,
+                               char *errstr, size_t errstr_size);
 
 /*
- * Leaves the group and closes the consumer (it must still be destroyed). librdkafka 2.0.2
+ * Leaves the group and closes the consumer (it must still be destroyed).
+ *
+ * A consumer stopped while it is joining the group first finishes joining: librdkafka 2.0.2
+ * (Debian 12) aborts in rd_kafka_destroy() when a cooperative-sticky member is destroyed
+ * after the JoinGroup answer chose the protocol and before the SyncGroup answer gave it
+ * its first assignment (librdkafka issue 4312, fixed in 2.3.0). A worker stopped with
+ * SIGTERM in its first moments would otherwise die of SIGABRT.
+ *
+ * librdkafka 2.0.2
  * with cooperative-sticky assignment does not send LeaveGroup from
  * rd_kafka_consumer_close() alone, so the group's next member would wait up to
  * session.timeout.ms; unsubscribing first and polling until the rebalance callback has
