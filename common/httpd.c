@@ -42,11 +42,11 @@
 #define HTTPD_METHOD_MAX   16
 
 /*
- * Event threads: a handler that blocks (a configuration load on a cache miss, a
- * certificate fetch) holds up only the connections of its own thread, and two cores are
- * kept busy; more threads than that only add wake-ups.
+ * Event threads when the caller names none: one serves a worker's probes and scrapes. A
+ * server with real traffic (webhook-ingest) asks for more, so that the cores are kept busy
+ * and a handler that blocks holds up only the connections of its own thread.
  */
-#define HTTPD_DEFAULT_THREADS 4
+#define HTTPD_DEFAULT_THREADS 1
 
 typedef struct httpd_route_s {
     char method[HTTPD_METHOD_MAX];
@@ -746,16 +746,22 @@ httpd_t *httpd_new(const char *addr, metrics_registry_t *metrics, const httpd_op
     unsigned threads = options->threads ? options->threads : HTTPD_DEFAULT_THREADS;
     if (threads > limit)
         threads = limit;
+    /* One thread is libmicrohttpd's own polling thread: the pool option is left out, as a
+     * pool of one (or none) makes it log a warning. */
+    struct MHD_OptionItem pool[] = {{MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
+                                    {MHD_OPTION_END, 0, NULL}};
+    if (threads <= 1)
+        pool[0].option = MHD_OPTION_END;
+    /* MHD_USE_ITC: MHD_quiesce_daemon() needs it to stop a lone polling thread accepting. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, httpd_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, httpd_on_log, NULL,
         MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_URI_LOG_CALLBACK, httpd_on_uri, h,
         MHD_OPTION_NOTIFY_COMPLETED, httpd_on_completed, h, MHD_OPTION_CONNECTION_LIMIT, limit,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout, MHD_OPTION_ARRAY, pool, MHD_OPTION_END);
     if (h->daemon == NULL) {
         /*
          * The socket is not closed here: libmicrohttpd closes it on some of its failure

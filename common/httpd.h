@@ -39,7 +39,7 @@ typedef struct httpd_options_s {
     size_t body_limit;         /* bytes; 0 means HTTPD_DEFAULT_BODY_LIMIT */
     unsigned connection_limit; /* concurrent connections; 0 means the default */
     unsigned timeout_seconds;  /* idle time before a connection is closed; 0: the default */
-    unsigned threads;          /* event threads; 0 means the default (4) */
+    unsigned threads;          /* event threads; 0 means the default (1) */
     /*
      * Readiness for GET /readyz: when set, called on each request (from connection
      * threads, so it must be thread-safe) and ready while it returns true. When NULL,

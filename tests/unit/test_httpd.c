@@ -491,7 +491,10 @@ static void test_blocking_handler(void)
 {
     char errstr[256];
     gate_t gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    httpd_t *h = start(NULL, NULL);
+    /* Several event threads, as webhook-ingest runs them: a blocked one accepts nothing,
+     * and the others serve the new connections. */
+    httpd_options_t opts = {.threads = 4};
+    httpd_t *h = start(NULL, &opts);
     REQUIRE(h != NULL);
     REQUIRE(httpd_route(h, "POST", "/gate", gate_handler, &gate, errstr, sizeof(errstr)) == 0);
     slow_call_t call = {httpd_port(h), {0}};

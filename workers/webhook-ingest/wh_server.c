@@ -103,9 +103,13 @@ wh_t *wh_new(const cfg_t *cfg, char *errstr, size_t errstr_size)
     wh->relay = wh_relay_new(wh, errstr, errstr_size);
     if (wh->relay == NULL)
         goto fail;
+    /* Four event threads: two cores kept busy, and a handler that blocks (a configuration
+     * load on a cache miss, a certificate fetch) holds up only a quarter of the
+     * connections. More threads only add wake-ups. */
     httpd_options_t opts = {
         .body_limit = (size_t)cfg_int(cfg, CFG_WEBHOOK_BODY_LIMIT),
         .connection_limit = (unsigned)cfg_int(cfg, CFG_WEBHOOK_MAX_CONNECTIONS),
+        .threads = 4,
         .ready = wh_ready,
         .ready_opaque = wh,
     };
