@@ -3,6 +3,7 @@
 #include "log.h"
 #include "timefmt.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,15 +117,27 @@ rd_kafka_t *kafka_stream_producer_new(const cfg_t *cfg, char *errstr, size_t err
 }
 
 /*
+ * What kafka.c keeps for each consumer, as its opaque: the owner's hooks (may be NULL) and
+ * whether the group has given it an assignment yet (see kafka_consumer_destroy()).
+ */
+typedef struct kafka_member_s {
+    kafka_rebalance_t *hooks;
+    bool assigned;
+    rd_kafka_t *abandoned;         /* set when kafka_consumer_destroy() leaves it be */
+    struct kafka_member_s *next;   /* in kafka_abandoned */
+} kafka_member_t;
+
+/*
  * Applies assignments and revocations as they come, in the protocol the group chose
  * (incremental for cooperative-sticky, whole for eager assignors). Being our own callback,
  * it leaves the assignment in place until the consumer loop polls, which is what
- * kafka_consumer_close() waits on.
+ * kafka_consumer_destroy() waits on.
  */
 static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *partitions, void *opaque)
 {
-    kafka_rebalance_t *hooks = opaque;
+    kafka_member_t *member = opaque;
+    kafka_rebalance_t *hooks = member->hooks;
     int cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
     rd_kafka_error_t *error = NULL;
     rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -133,8 +146,7 @@ static void kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         hooks->on_revoke(rk, partitions, rd_kafka_assignment_lost(rk), hooks->opaque);
 
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-        if (hooks)
-            hooks->assigned = true;
+        member->assigned = true;
         if (cooperative)
             error = rd_kafka_incremental_assign(rk, partitions);
         else
@@ -177,6 +189,7 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_reb
         {NULL, NULL},
     };
     rd_kafka_t *rk = NULL;
+    kafka_member_t *member = NULL;
     rd_kafka_conf_t *conf = kafka_conf_build(cfg, defaults, errstr, errstr_size);
     if (conf == NULL)
         goto out;
@@ -188,11 +201,16 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_reb
         rd_kafka_conf_destroy(conf);
         goto out;
     }
+    member = calloc(1, sizeof(*member));
+    if (member == NULL)
+        abort();
+    member->hooks = hooks;
     rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
-    rd_kafka_conf_set_opaque(conf, hooks);
+    rd_kafka_conf_set_opaque(conf, member);
     rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (rk == NULL) {
         rd_kafka_conf_destroy(conf);
+        free(member);
         goto out;
     }
     rd_kafka_poll_set_consumer(rk);
@@ -200,49 +218,63 @@ out:
     return rk;
 }
 
-/* True while a cooperative member has joined (the protocol is chosen) but has not been
- * given its first assignment: the window in which destroying it aborts (see kafka.h). */
-static bool kafka_consumer_joining(rd_kafka_t *consumer)
+/* Polls once, dropping any message (its offset was never stored: see kafka.h). */
+static void kafka_consumer_poll_drop(rd_kafka_t *consumer)
 {
-    const char *protocol = rd_kafka_rebalance_protocol(consumer);
-    if (protocol == NULL || strcmp(protocol, "COOPERATIVE") != 0)
-        return false;
-    const kafka_rebalance_t *hooks = rd_kafka_opaque(consumer);
-    if (hooks != NULL)
-        return !hooks->assigned;
-    /* Without hooks there is no flag: an assignment held is the evidence. */
-    rd_kafka_topic_partition_list_t *assigned = NULL;
-    int held = 0;
-    if (rd_kafka_assignment(consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        held = assigned->cnt;
-        rd_kafka_topic_partition_list_destroy(assigned);
-    }
-    return held == 0;
+    rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 100);
+    if (m)
+        rd_kafka_message_destroy(m);
 }
 
-void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms)
+/* Consumers kafka_consumer_destroy() could not destroy safely: kept reachable until the
+ * process exits, so that leak checkers see them as held, not lost. */
+static kafka_member_t *kafka_abandoned;
+static pthread_mutex_t kafka_abandoned_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void kafka_consumer_destroy(rd_kafka_t *consumer, int timeout_ms)
 {
+    if (consumer == NULL)
+        return;
+    kafka_member_t *member = rd_kafka_opaque(consumer);
     int64_t deadline = timefmt_mono_ms() + timeout_ms;
-    while (timefmt_mono_ms() < deadline && kafka_consumer_joining(consumer)) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 100);
-        if (m)
-            rd_kafka_message_destroy(m);
+    rd_kafka_topic_partition_list_t *list = NULL;
+    int subscribed = 0;
+    if (rd_kafka_subscription(consumer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        subscribed = list->cnt;
+        rd_kafka_topic_partition_list_destroy(list);
     }
+    /* A subscribed member finishes its first join before it leaves: its JoinGroup may be
+     * in flight, and an answer that arrives while it closes still chooses the protocol. */
+    while (subscribed > 0 && !member->assigned && timefmt_mono_ms() < deadline)
+        kafka_consumer_poll_drop(consumer);
     rd_kafka_unsubscribe(consumer);
     while (timefmt_mono_ms() < deadline) {
-        rd_kafka_topic_partition_list_t *assigned = NULL;
         int held = 0;
-        if (rd_kafka_assignment(consumer, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-            held = assigned->cnt;
-            rd_kafka_topic_partition_list_destroy(assigned);
+        if (rd_kafka_assignment(consumer, &list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            held = list->cnt;
+            rd_kafka_topic_partition_list_destroy(list);
         }
         if (held == 0)
             break;
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(consumer, 100);
-        if (m)
-            rd_kafka_message_destroy(m);
+        kafka_consumer_poll_drop(consumer);
     }
     rd_kafka_consumer_close(consumer);
+    /* A member that joined but has no first assignment (the join did not finish in time)
+     * would abort in rd_kafka_destroy(); it is left to the process's exit instead. */
+    if (subscribed > 0 && !member->assigned) {
+        log_kv(LOG_LEVEL_WARN,
+               "consumer closed before its first group assignment; its handle is kept "
+               "until the process exits (librdkafka could abort destroying it)",
+               "client", rd_kafka_name(consumer), NULL);
+        pthread_mutex_lock(&kafka_abandoned_lock);
+        member->abandoned = consumer;
+        member->next = kafka_abandoned;
+        kafka_abandoned = member;
+        pthread_mutex_unlock(&kafka_abandoned_lock);
+    } else {
+        rd_kafka_destroy(consumer);
+        free(member);
+    }
 }
 
 int kafka_ensure_topics(rd_kafka_t *rk, const char *const *topics, size_t count, int timeout_ms,

@@ -58,9 +58,6 @@ typedef struct kafka_rebalance_s {
     void (*on_revoke)(rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *partitions, int lost,
                       void *opaque);
     void *opaque;
-    /* Set by the consumer (false at first): the group has given this member an assignment,
-     * possibly empty. kafka_consumer_close() reads it. */
-    bool assigned;
 } kafka_rebalance_t;
 
 /*
@@ -76,23 +73,25 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_reb
                                char *errstr, size_t errstr_size);
 
 /*
- * Leaves the group and closes the consumer (it must still be destroyed).
+ * Leaves the group, closes the consumer and destroys it (NULL is ignored). Waits at most
+ * timeout_ms in all.
  *
- * A consumer stopped while it is joining the group first finishes joining: librdkafka 2.0.2
+ * A subscribed consumer first finishes its first join if it has not: librdkafka 2.0.2
  * (Debian 12) aborts in rd_kafka_destroy() when a cooperative-sticky member is destroyed
- * after the JoinGroup answer chose the protocol and before the SyncGroup answer gave it
- * its first assignment (librdkafka issue 4312, fixed in 2.3.0). A worker stopped with
- * SIGTERM in its first moments would otherwise die of SIGABRT.
+ * after a JoinGroup answer chose the protocol and before a SyncGroup answer gave it its
+ * first assignment (librdkafka issue 4312, fixed in 2.3.0), and a JoinGroup still in
+ * flight when the consumer closes is answered during the close. A worker stopped with
+ * SIGTERM in its first moments would otherwise die of SIGABRT. A member whose join does not
+ * finish within timeout_ms (no broker) is closed but not destroyed: its handle stays
+ * allocated until the process exits, with a warning in the log.
  *
- * librdkafka 2.0.2
- * with cooperative-sticky assignment does not send LeaveGroup from
+ * librdkafka 2.0.2 with cooperative-sticky assignment does not send LeaveGroup from
  * rd_kafka_consumer_close() alone, so the group's next member would wait up to
  * session.timeout.ms; unsubscribing first and polling until the rebalance callback has
- * released the assignment does send it. Messages polled meanwhile are dropped unprocessed: their
- * offsets were never stored, so the partition's next owner receives them again. Waits at most
- * timeout_ms for the release, then closes regardless.
+ * released the assignment does send it. Messages polled meanwhile are dropped unprocessed:
+ * their offsets were never stored, so the partition's next owner receives them again.
  */
-void kafka_consumer_close(rd_kafka_t *consumer, int timeout_ms);
+void kafka_consumer_destroy(rd_kafka_t *consumer, int timeout_ms);
 
 /*
  * Creates those of the `count` topics that do not exist yet, with the broker's default

@@ -896,8 +896,7 @@ void pipeline_destroy(pipeline_t *pl)
         rd_kafka_resp_err_t err = rd_kafka_commit(pl->consumer, NULL, 0);
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
             log_kv(LOG_LEVEL_WARN, "final commit failed", "error", rd_kafka_err2str(err), NULL);
-        kafka_consumer_close(pl->consumer, 10000);
-        rd_kafka_destroy(pl->consumer);
+        kafka_consumer_destroy(pl->consumer, 10000);
     }
     if (pl->producer)
         rd_kafka_destroy(pl->producer);

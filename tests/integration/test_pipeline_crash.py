@@ -340,7 +340,7 @@ def test_sigterm_during_start(h):
     rcs = []
     # The first tenths of a second hold the group join, where librdkafka 2.0.2 aborted in
     # rd_kafka_destroy() for a member that had joined but had no assignment yet (see
-    # kafka_consumer_close()): several stops land there.
+    # kafka_consumer_destroy()): several stops land there.
     delays = (0, 0, 0.02, 0.05, 0.1, 0.2, 0.3, 1.0)
     for delay in delays:
         w.start()

@@ -156,8 +156,7 @@ commit:
     printf("replayed %lld dead-letter copies from %s\n", moved, dlq);
 out:
     if (consumer) {
-        kafka_consumer_close(consumer, 10000);
-        rd_kafka_destroy(consumer);
+        kafka_consumer_destroy(consumer, 10000);
     }
     if (producer) {
         rd_kafka_flush(producer, 10000);
