@@ -123,8 +123,8 @@ rd_kafka_t *kafka_stream_producer_new(const cfg_t *cfg, char *errstr, size_t err
 typedef struct kafka_member_s {
     kafka_rebalance_t *hooks;
     bool assigned;
-    rd_kafka_t *abandoned;         /* set when kafka_consumer_destroy() leaves it be */
-    struct kafka_member_s *next;   /* in kafka_abandoned */
+    rd_kafka_t *abandoned;       /* set when kafka_consumer_destroy() leaves it be */
+    struct kafka_member_s *next; /* in kafka_abandoned */
 } kafka_member_t;
 
 /*
