@@ -439,6 +439,31 @@ def run_cases(port, certsrv, sns_key):
     st, text = post(port, path, form, {"X-Twilio-Signature": sig}, ctype)
     check("twilio repeat without token (same sid/status): duplicate",
           st == 200 and "duplicate" in text, (st, text))
+    # One callback sent by many connections at once: the copies arrive while the first is
+    # still in flight (in the same relay pass, or waiting for Kafka), and only one of them
+    # makes an event; every copy gets 200.
+    bparams = [(k, "sent" if k == "MessageStatus" else v) for k, v in params]
+    bform = urllib.parse.urlencode(bparams).encode()
+    bhdr = {"X-Twilio-Signature": twilio_signature(AUTH_TOKEN, url, bparams),
+            "I-Twilio-Idempotency-Token": "burst-" + RUN}
+    copies = 24
+    barrier = threading.Barrier(copies)
+    answers = [None] * copies
+
+    def send_copy(i):
+        barrier.wait()
+        answers[i] = post(port, path, bform, bhdr, ctype)
+
+    threads = [threading.Thread(target=send_copy, args=(i,)) for i in range(copies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    check("twilio burst of one callback: every copy 200", all(a[0] == 200 for a in answers),
+          answers)
+    check("twilio burst of one callback: one published, the rest duplicates",
+          sum("duplicate" not in a[1] for a in answers) == 1, answers)
+    expected.append(("SENDING", f"msg-twilio-{RUN}", "TWILIO", None))  # Twilio's "sent"
     # Signed for another host: refused.
     p2 = [("MessageSid", f"SM{RUN}"), ("MessageStatus", "failed"), ("ErrorCode", "30003")]
     sig2 = twilio_signature(AUTH_TOKEN, "https://other.example.com/notify" + path, p2)

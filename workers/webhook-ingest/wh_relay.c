@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "strmap.h"
 #include "timefmt.h"
 #include "wh.h"
 
@@ -22,9 +23,15 @@ typedef struct wh_job_s {
     int64_t started;  /* timefmt_mono_ms() when submitted */
     int64_t next_try; /* when a job waiting for its ledger row is looked up again */
     bool acked;       /* Kafka acknowledged its event; only the record remains */
+    bool unacked;     /* Kafka did not take its event (a keyed job back from the report) */
     bool correlated;
     wh_db_probe_t probe;
     wh_db_key_t dedupe; /* org_id and dedupe_key, when the callback has a key */
+    /* With a key: org_id, a NUL, dedupe_key (the relay's in-flight map key), and the
+     * copies of the same callback that arrived while this one was in flight. */
+    char *inflight_key;
+    size_t inflight_len;
+    struct wh_job_s *followers, *next_follower;
 } wh_job_t;
 
 typedef struct wh_job_list_s {
@@ -40,8 +47,10 @@ struct wh_relay_s {
     pthread_cond_t cv;
     wh_job_list_t incoming;
     bool stop;
-    /* The relay thread's own: jobs whose ledger row has not appeared yet. */
+    /* The relay thread's own: jobs whose ledger row has not appeared yet, and the keyed
+     * jobs from their de-duplication check to their answer, by org_id and key. */
     wh_job_list_t waiting;
+    strmap_t *inflight;
 };
 
 static void wh_job_push(wh_job_list_t *list, wh_job_t *job)
@@ -73,6 +82,8 @@ static wh_job_t *wh_job_new(wh_relay_t *relay, const wh_callback_t *cb, httpd_re
     size_t total = 0;
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         total += strings[i] != NULL ? strlen(strings[i]) + 1 : 0;
+    if (cb->dedupe_key != NULL)
+        total += strlen(cb->org_id) + 1 + strlen(cb->dedupe_key) + 1;
     wh_job_t *job = calloc(1, sizeof(*job));
     if (job == NULL)
         abort();
@@ -91,6 +102,13 @@ static wh_job_t *wh_job_new(wh_relay_t *relay, const wh_callback_t *cb, httpd_re
     job->cb.dedupe_key = wh_job_copy(cb->dedupe_key, &at);
     job->dedupe.org_id = job->cb.org_id;
     job->dedupe.key = job->cb.dedupe_key;
+    if (cb->dedupe_key != NULL) {
+        size_t olen = strlen(cb->org_id), klen = strlen(cb->dedupe_key);
+        job->inflight_key = at;
+        memcpy(at, cb->org_id, olen + 1);
+        memcpy(at + olen + 1, cb->dedupe_key, klen + 1);
+        job->inflight_len = olen + 1 + klen;
+    }
     job->probe.pmid = job->cb.provider_message_id;
     job->started = timefmt_mono_ms();
     return job;
@@ -106,6 +124,29 @@ static void wh_job_answer(wh_job_t *job, int status, const char *outcome, const 
     httpd_response_resume(job->resp);
     free(job->text);
     free(job);
+}
+
+/*
+ * Answers a job on the relay thread. A keyed job leaves the in-flight map, and the copies
+ * that waited for it get its answer: a duplicate when it was published (or was one), else
+ * the same refusal, so the provider retries them as it retries this one.
+ */
+static void wh_relay_finish(wh_relay_t *relay, wh_job_t *job, int status, const char *outcome,
+                            const char *text)
+{
+    if (job->inflight_key != NULL) {
+        strmap_remove(relay->inflight, job->inflight_key, job->inflight_len);
+        wh_job_t *f = job->followers;
+        while (f != NULL) {
+            wh_job_t *next = f->next_follower;
+            if (status == 200)
+                wh_job_answer(f, 200, "duplicate", "duplicate callback");
+            else
+                wh_job_answer(f, status, outcome, text);
+            f = next;
+        }
+    }
+    wh_job_answer(job, status, outcome, text);
 }
 
 static void wh_relay_enqueue(wh_relay_t *relay, wh_job_t *job)
@@ -127,16 +168,18 @@ void wh_relay_submit(wh_relay_t *relay, const wh_callback_t *cb, httpd_response_
 static void wh_relay_on_report(void *opaque, const char *error)
 {
     wh_job_t *job = opaque;
-    if (error != NULL) {
+    if (error != NULL)
         log_kv(LOG_LEVEL_WARN, "status event not acknowledged; answering 503", "error", error,
                NULL);
-        wh_job_answer(job, 503, "unavailable", "status event not acknowledged");
+    if (job->cb.dedupe_key != NULL) {
+        /* The record is database work, and the in-flight map is the relay thread's. */
+        job->acked = error == NULL;
+        job->unacked = error != NULL;
+        wh_relay_enqueue(job->relay, job);
         return;
     }
-    if (job->cb.dedupe_key != NULL) {
-        /* The record is database work, which belongs to the relay thread. */
-        job->acked = true;
-        wh_relay_enqueue(job->relay, job);
+    if (error != NULL) {
+        wh_job_answer(job, 503, "unavailable", "status event not acknowledged");
         return;
     }
     wh_job_answer(job, 200, job->correlated ? "published" : "published_uncorrelated", "ok");
@@ -178,7 +221,7 @@ static void wh_relay_publish(wh_relay_t *relay, wh_job_t *job)
     char *json = event_serialize(&ev, errstr, sizeof(errstr));
     if (json == NULL) {
         log_kv(LOG_LEVEL_WARN, "callback makes no valid event", "error", errstr, NULL);
-        wh_job_answer(job, 400, "malformed", errstr);
+        wh_relay_finish(relay, job, 400, "malformed", errstr);
         return;
     }
     const char *key = ev.message_id ? ev.message_id : cb->provider_message_id;
@@ -186,7 +229,7 @@ static void wh_relay_publish(wh_relay_t *relay, wh_job_t *job)
                      sizeof(errstr)) != 0) {
         log_kv(LOG_LEVEL_WARN, "status event not acknowledged; answering 503", "error", errstr,
                NULL);
-        wh_job_answer(job, 503, "unavailable", "status event not acknowledged");
+        wh_relay_finish(relay, job, 503, "unavailable", "status event not acknowledged");
     }
     free(json);
 }
@@ -226,8 +269,8 @@ static void wh_relay_record(wh_relay_t *relay, wh_job_t *const *jobs, size_t n)
     if (recorded < n)
         log_kv(LOG_LEVEL_WARN, "callbacks not recorded for de-duplication", NULL);
     for (size_t i = 0; i < n; i++)
-        wh_job_answer(jobs[i], 200, jobs[i]->correlated ? "published" : "published_uncorrelated",
-                      "ok");
+        wh_relay_finish(relay, jobs[i], 200,
+                        jobs[i]->correlated ? "published" : "published_uncorrelated", "ok");
 }
 
 /*
@@ -242,9 +285,9 @@ static size_t wh_relay_dedupe(wh_relay_t *relay, wh_job_t **jobs, size_t n)
     for (size_t i = 0; i < n; i++) {
         wh_job_t *job = jobs[i];
         if (i >= checked)
-            wh_job_answer(job, 503, "unavailable", "database unavailable");
+            wh_relay_finish(relay, job, 503, "unavailable", "database unavailable");
         else if (job->dedupe.seen)
-            wh_job_answer(job, 200, "duplicate", "duplicate callback");
+            wh_relay_finish(relay, job, 200, "duplicate", "duplicate callback");
         else
             jobs[kept++] = job;
     }
@@ -280,7 +323,7 @@ static void wh_relay_batch(wh_relay_t *relay, wh_job_t **jobs, size_t n)
     for (size_t i = 0; i < n; i++) {
         wh_job_t *job = jobs[i];
         if (job->probe.result == WH_DB_UNAVAILABLE)
-            wh_job_answer(job, 503, "unavailable", "database unavailable");
+            wh_relay_finish(relay, job, 503, "unavailable", "database unavailable");
         else if (job->probe.result == WH_DB_NOT_FOUND &&
                  now < job->started + WH_RELAY_CORRELATE_WAIT_MS) {
             job->next_try = now + WH_RELAY_CORRELATE_STEP_MS;
@@ -325,6 +368,26 @@ static void wh_relay_wait(wh_relay_t *relay)
 }
 
 /*
+ * A new keyed job whose key is in flight already (the same callback, resent while the
+ * first copy waits for Kafka or for its record, or twice in one pass) waits for that
+ * copy's answer instead of making a second event; true when it does. Otherwise a keyed
+ * job puts its key in flight.
+ */
+static bool wh_relay_follow(wh_relay_t *relay, wh_job_t *job)
+{
+    if (job->inflight_key == NULL)
+        return false;
+    wh_job_t *holder = strmap_get(relay->inflight, job->inflight_key, job->inflight_len);
+    if (holder == NULL) {
+        strmap_put(relay->inflight, job->inflight_key, job->inflight_len, job);
+        return false;
+    }
+    job->next_follower = holder->followers;
+    holder->followers = job;
+    return true;
+}
+
+/*
  * One pass over what arrived: de-duplication records of acknowledged events, the
  * de-duplication check of new callbacks with a key, then the ledger lookup of every
  * callback that has a provider id (new ones, and waiting ones whose turn came), each step
@@ -337,7 +400,12 @@ static void wh_relay_pass(wh_relay_t *relay, wh_job_t *taken, wh_job_vec_t *reco
     while (taken != NULL) {
         wh_job_t *job = taken;
         taken = job->next;
-        wh_job_vec_add(job->acked ? record : fresh, job);
+        if (job->unacked)
+            wh_relay_finish(relay, job, 503, "unavailable", "status event not acknowledged");
+        else if (job->acked)
+            wh_job_vec_add(record, job);
+        else if (!wh_relay_follow(relay, job))
+            wh_job_vec_add(fresh, job);
     }
     if (record->n > 0)
         wh_relay_record(relay, record->v, record->n);
@@ -402,6 +470,7 @@ wh_relay_t *wh_relay_new(wh_t *wh, char *errstr, size_t errstr_size)
     if (relay == NULL)
         abort();
     relay->wh = wh;
+    relay->inflight = strmap_new();
     pthread_mutex_init(&relay->mu, NULL);
     /* Waiting jobs are timed on the monotonic clock, like everything else here. */
     pthread_condattr_t attr;
@@ -432,5 +501,6 @@ void wh_relay_destroy(wh_relay_t *relay)
     }
     pthread_cond_destroy(&relay->cv);
     pthread_mutex_destroy(&relay->mu);
+    strmap_destroy(relay->inflight);
     free(relay);
 }

@@ -6,7 +6,9 @@
  * the correlation of all the others, then the status events, produced without waiting.
  * The producer's delivery report answers the callback (on the report thread), after the
  * de-duplication record when there is a key (back on the relay thread, which owns the
- * database work).
+ * database work). A copy of a keyed callback that arrives while the first is in flight
+ * (twice in one pass, or resent while the first waits for Kafka) makes no second event: it
+ * gets the first one's answer, a duplicate when that was published.
  *
  * A callback whose provider id is not in the ledger yet stays with the relay and is looked
  * up again with the next batches, for WH_RELAY_CORRELATE_WAIT_MS: Twilio posts "queued"
