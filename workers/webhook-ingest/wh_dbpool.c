@@ -12,12 +12,15 @@
 #define WH_DBPOOL_MAX 64
 
 /* De-duplication for many keys at once, each statement given the keys' orgs and names as
- * two parallel arrays. The seen query matches orgs and names separately, which the primary
- * key (org_id, dedupe_key) answers with one probe per combination; combinations that were
- * not asked for are dropped by the caller. */
+ * two parallel arrays. The seen query pairs them with unnest(), so each key is one probe of
+ * the primary key (org_id, dedupe_key). Matching `org_id = ANY($1) AND dedupe_key =
+ * ANY($2)` instead, the planner costs an index scan at one probe per combination (the org
+ * array repeats one org n times: n * n), and with 70,000 rows it read the whole table
+ * instead, 8 ms per statement against 0.3 ms. */
 static const char wh_dbpool_seen_sql[] =
-    "SELECT org_id, dedupe_key FROM webhook_callback_dedupe"
-    " WHERE org_id = ANY($1::text[]) AND dedupe_key = ANY($2::text[])";
+    "SELECT k.org_id, k.dedupe_key FROM unnest($1::text[], $2::text[]) AS k(org_id, dedupe_key)"
+    " WHERE EXISTS (SELECT 1 FROM webhook_callback_dedupe d"
+    " WHERE d.org_id = k.org_id AND d.dedupe_key = k.dedupe_key)";
 static const char wh_dbpool_mark_sql[] =
     "INSERT INTO webhook_callback_dedupe (org_id, dedupe_key)"
     " SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING";
