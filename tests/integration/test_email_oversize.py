@@ -18,6 +18,7 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support", "smtp"))
 
@@ -25,19 +26,9 @@ import pipeline_harness as ph  # noqa: E402
 from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 from smtp_servers import SmtpServer  # noqa: E402
+from testkit import check, summary  # noqa: E402
 
-passed = 0
-failed = 0
 MAX_BYTES = "40000000"
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what)
 
 
 def main():
@@ -95,8 +86,7 @@ def main():
         if srv:
             srv.stop()
         h.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -44,23 +44,13 @@ import time
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "support", "smtp"))
 
 import pipeline_harness as ph  # noqa: E402
 from smtp_servers import Pki, SilentServer, SmtpServer  # noqa: E402
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + what)
+from testkit import check, summary  # noqa: E402
 
 
 def add_org(h, org, port, use_tls=False, use_ssl=False, user=None, password=None,
@@ -375,8 +365,7 @@ def main():
         for s in servers:
             s.stop()
         h.close()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,26 +27,17 @@ import urllib.error
 import urllib.request
 import uuid
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check, failures, free_port, summary  # noqa: E402
+
 BUILD = os.environ.get("NOTIFY_BUILD_DIR", "")
 SOURCE = os.environ.get("NOTIFY_SOURCE_DIR") or os.path.dirname(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARIES = ("email-worker", "twilio-worker", "sns-worker", "webhook-ingest")
 TYPES = ("counter", "gauge", "histogram")
 READY_TIMEOUT_S = 20
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % what, flush=True)
-    return cond
-
 
 # ---------------------------------------------------------------- the README
 
@@ -142,12 +132,6 @@ def parse_exposition(text):
             names = [n for n in names if n != "le"]
         labelsets.setdefault(family, set()).add(tuple(names))
     return types, labelsets, problems
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port, path):
@@ -252,9 +236,8 @@ def main():
         return 1
 
     listed = readme_metrics(os.path.join(SOURCE, "README.md"))
-    if failed:
-        print("%d passed, %d failed" % (passed, failed))
-        return 1
+    if failures():
+        return summary()
 
     tag = "metricstest%s" % uuid.uuid4().hex[:10]
     tmp = tempfile.mkdtemp(prefix="metrics-test-")
@@ -292,13 +275,12 @@ def main():
         delete_topics([tag + ".status"] + bases + [
             b + s for b in bases for s in (".retry.60s", ".retry.300s", ".retry.900s",
                                            ".retry.3600s", ".dlq")])
-        if failed and os.environ.get("NOTIFY_TEST_KEEP") == "1":
+        if failures() and os.environ.get("NOTIFY_TEST_KEEP") == "1":
             print("logs kept in %s" % tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print("took %.1f s" % (time.monotonic() - t0))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

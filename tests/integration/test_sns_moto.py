@@ -27,7 +27,6 @@ import fcntl
 import http.server
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -37,10 +36,12 @@ import urllib.parse
 import urllib.request
 import uuid
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from pipeline_harness import (CheckFailed, Worker, check, check_eq, check_event_shape,  # noqa: E402
                               run, suffix)
+from testkit import free_port  # noqa: E402
 
 TIMEOUT = 60
 RETRY_DELAYS_MS = "1000,2000,3000,4000"
@@ -69,14 +70,6 @@ def ensure_moto():
             subprocess.run([py, "-m", "pip", "install", "--quiet", "moto[server]"], check=True,
                            timeout=900)
     return py, server
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Moto:

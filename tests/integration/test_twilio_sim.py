@@ -21,23 +21,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check, summary  # noqa: E402
+
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "secret-token"
 FROM = "+15005550006"
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % what, flush=True)
-
 
 class Sim:
     def __init__(self, port):
@@ -262,8 +254,7 @@ def main():
         proc.wait(10)
         check(proc.returncode == 0, "twilio-sim stops cleanly on SIGTERM (%d)" % proc.returncode)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 def http_client_errors():

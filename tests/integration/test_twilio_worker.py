@@ -43,6 +43,11 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 import psycopg2
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check, failures, summary  # noqa: E402
+
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 BOOTSTRAP = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 DBURL = os.environ["DATABASE_URL"]
@@ -51,20 +56,6 @@ TWILIO_PY = "9.13.0"
 SID = "AC" + "%032x" % random.getrandbits(128)
 TOKEN = "tok%016x" % random.getrandbits(64)
 FROM = "+15005550006"
-
-passed = 0
-failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s" % what, flush=True)
-    return cond
-
 
 def twilio_validator():
     """The official helper's RequestValidator: Debian's python3-twilio (scripts/install-deps
@@ -430,7 +421,7 @@ def main():
             # A clean stop on SIGTERM (under ASan: no leak, no error report).
             check(p.returncode == 0, "%s exited with %d" % (p.args[0], p.returncode))
         receiver.shutdown()
-        if failed:
+        if failures():
             for name in ("worker.log", "sim.log"):
                 path = os.path.join(tmp, name)
                 if os.path.exists(path):
@@ -438,8 +429,7 @@ def main():
                     with open(path) as f:
                         print("".join(f.readlines()[-30:]))
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ import hmac
 import http.server
 import json
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -36,6 +35,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check_named as check, free_port, summary  # noqa: E402
+
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 KAFKA = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 DB = os.environ["DATABASE_URL"]
@@ -48,24 +52,6 @@ EMAIL_SECRET = "email-secret-" + RUN
 SMS_SECRET = "sms-secret-" + RUN
 AUTH_TOKEN = "twilio-token-" + RUN
 TOPIC_ARN = "arn:aws:sns:us-east-1:123456789012:sms-status-" + RUN
-
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name} {detail}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 # ---------------------------------------------------------------- keys and certificates
 
@@ -327,8 +313,7 @@ def main():
                 p.kill()
         certsrv.stop()
         cleanup_db(conn)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 def run_cases(port, certsrv, sns_key):

@@ -12,7 +12,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check_named as check, free_port, summary  # noqa: E402
 
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 SOURCE = os.environ.get("NOTIFY_SOURCE_DIR") or os.path.dirname(
@@ -29,24 +33,6 @@ ORG = f"outage-{RUN}"
 TOPIC = f"test.webhook.outage.{RUN}"
 SECRET = "outage-secret-" + RUN
 BURST = 60
-
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name} {detail}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def post(port, mid):
     body = json.dumps({"message_id": mid, "status": "delivered"}).encode()
@@ -163,8 +149,7 @@ def main():
                 proc.kill()
         subprocess.run([os.path.join(SOURCE, "scripts", "stack"), "down", "--dir", stack_dir],
                        env=env, capture_output=True)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Prints "N passed, N failed"; exits non-zero on a failure.
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,11 @@ import urllib.request
 import psycopg2
 from confluent_kafka import Consumer, Producer
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from testkit import check_named as check, free_port, summary  # noqa: E402
+
 BUILD = os.environ["NOTIFY_BUILD_DIR"]
 KAFKA = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 DB = os.environ["DATABASE_URL"]
@@ -26,24 +30,6 @@ TAG = "whe2e%d" % random.randint(0, 1 << 30)
 ORG = TAG + "-org"
 SID = "AC" + "%032x" % random.getrandbits(128)
 TOKEN = "tok%016x" % random.getrandbits(64)
-
-passed = failed = 0
-
-
-def check(name, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print(f"FAIL: {name} {detail}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def wait_ready(port, proc, what):
     for _ in range(300):
@@ -159,8 +145,7 @@ def main():
                   "webhook_callback_dedupe"):
             cur.execute(f"DELETE FROM {t} WHERE org_id = %s", (ORG,))
         conn.close()
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    return summary()
 
 
 if __name__ == "__main__":
