@@ -24,6 +24,8 @@ const char *mimeenc_cte_name(mimeenc_cte_t cte)
     return cte == MIMEENC_BASE64 ? "base64" : "quoted-printable";
 }
 
+/* Octets quoted-printable writes as themselves anywhere: printable ASCII but '='. A space
+ * or TAB is written as itself too, unless a line break or the end follows it. */
 static bool mimeenc_qp_literal(unsigned char c)
 {
     return c >= 33 && c <= 126 && c != '=';
@@ -35,16 +37,48 @@ static bool mimeenc_at_break(const char *s, size_t len, size_t i)
     return i >= len || s[i] == '\r' || s[i] == '\n';
 }
 
+/*
+ * How many octets from s[i] on are written as they are, on the current line (at most
+ * `room`): literals, and spaces and TABs that a line break or the end does not follow.
+ */
+static size_t mimeenc_qp_run(const char *s, size_t len, size_t i, size_t room)
+{
+    size_t end = len - i < room ? len : i + room;
+    size_t j = i;
+    while (j < end) {
+        unsigned char c = (unsigned char)s[j];
+        if (!mimeenc_qp_literal(c) &&
+            !((c == ' ' || c == '\t') && !mimeenc_at_break(s, len, j + 1)))
+            break;
+        j++;
+    }
+    return j - i;
+}
+
 int mimeenc_qp(mimebuf_t *b, const char *s, size_t len)
 {
     /* Staged in a local block and appended a block at a time: the message is built on the
-     * pipeline's database thread, where a call per byte shows. */
+     * pipeline's database thread, where a call per byte shows. Room is kept for a whole
+     * line, the most one step writes. */
     char out[4096];
     size_t n = 0, col = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (n > sizeof(out) - 8) {
+    size_t i = 0;
+    while (i < len) {
+        if (n > sizeof(out) - 2 * MIMEENC_BODY_LINE) {
             mimebuf_add(b, out, n);
             n = 0;
+        }
+        /* Text that needs no escaping goes in runs, up to the column where a soft break
+         * must come (its '=' takes the 76th octet). A '.' opening a line is escaped. */
+        if (col < MIMEENC_BODY_LINE - 1 && !(col == 0 && s[i] == '.')) {
+            size_t run = mimeenc_qp_run(s, len, i, MIMEENC_BODY_LINE - 1 - col);
+            if (run > 0) {
+                memcpy(out + n, s + i, run);
+                n += run;
+                col += run;
+                i += run;
+                continue;
+            }
         }
         unsigned char c = (unsigned char)s[i];
         if (c == '\r' || c == '\n') {
@@ -53,6 +87,7 @@ int mimeenc_qp(mimebuf_t *b, const char *s, size_t len)
             out[n++] = '\r';
             out[n++] = '\n';
             col = 0;
+            i++;
             continue;
         }
         /* A space or TAB right before a line end would be lost to transport; encode it. */
@@ -76,6 +111,7 @@ int mimeenc_qp(mimebuf_t *b, const char *s, size_t len)
             out[n++] = mimeenc_hex[c & 15];
         }
         col += width;
+        i++;
     }
     mimebuf_add(b, out, n);
     return b->toobig ? -1 : 0;

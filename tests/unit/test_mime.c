@@ -275,6 +275,26 @@ static void test_qp_body(void)
     CHECK_INT(xs, 5000);
     mimebuf_free(&b);
     free(longline);
+
+    /* At the 75th column: a '.' goes to the next line, escaped there; a space before a
+     * line break needs three octets, so it goes to the next line too. */
+    char text2[128], want[160];
+    memset(text2, 'x', 75);
+    strcpy(text2 + 75, ".y");
+    memset(want, 'x', 75);
+    strcpy(want + 75, "=\r\n=2Ey");
+    mimebuf_init(&b, 1 << 20);
+    mimeenc_qp(&b, text2, strlen(text2));
+    CHECK_STR(b.data, want);
+    mimebuf_free(&b);
+    memset(text2, 'x', 74);
+    strcpy(text2 + 74, " \nz \tw");
+    memset(want, 'x', 74);
+    strcpy(want + 74, "=\r\n=20\r\nz \tw");
+    mimebuf_init(&b, 1 << 20);
+    mimeenc_qp(&b, text2, strlen(text2));
+    CHECK_STR(b.data, want);
+    mimebuf_free(&b);
 }
 
 static void test_base64_for_mostly_non_ascii(void)
