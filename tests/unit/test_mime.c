@@ -280,17 +280,17 @@ static void test_qp_body(void)
      * line break needs three octets, so it goes to the next line too. */
     char text2[128], want[160];
     memset(text2, 'x', 75);
-    strcpy(text2 + 75, ".y");
+    snprintf(text2 + 75, sizeof(text2) - 75, ".y");
     memset(want, 'x', 75);
-    strcpy(want + 75, "=\r\n=2Ey");
+    snprintf(want + 75, sizeof(want) - 75, "=\r\n=2Ey");
     mimebuf_init(&b, 1 << 20);
     mimeenc_qp(&b, text2, strlen(text2));
     CHECK_STR(b.data, want);
     mimebuf_free(&b);
     memset(text2, 'x', 74);
-    strcpy(text2 + 74, " \nz \tw");
+    snprintf(text2 + 74, sizeof(text2) - 74, " \nz \tw");
     memset(want, 'x', 74);
-    strcpy(want + 74, "=\r\n=20\r\nz \tw");
+    snprintf(want + 74, sizeof(want) - 74, "=\r\n=20\r\nz \tw");
     mimebuf_init(&b, 1 << 20);
     mimeenc_qp(&b, text2, strlen(text2));
     CHECK_STR(b.data, want);
