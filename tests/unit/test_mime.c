@@ -250,6 +250,21 @@ static void test_long_ascii_subject_folds(void)
     free(m);
 }
 
+/* `xs` octets 'x' and then `tail` encode as the same octets 'x' and then `want`. */
+static void check_qp_after_xs(size_t xs, const char *tail, const char *want_tail)
+{
+    char text[128], want[160];
+    memset(text, 'x', xs);
+    snprintf(text + xs, sizeof(text) - xs, "%s", tail);
+    memset(want, 'x', xs);
+    snprintf(want + xs, sizeof(want) - xs, "%s", want_tail);
+    mimebuf_t b;
+    mimebuf_init(&b, 1 << 20);
+    mimeenc_qp(&b, text, strlen(text));
+    CHECK_STR(b.data, want);
+    mimebuf_free(&b);
+}
+
 static void test_qp_body(void)
 {
     mimebuf_t b;
@@ -278,23 +293,8 @@ static void test_qp_body(void)
 
     /* At the 75th column: a '.' goes to the next line, escaped there; a space before a
      * line break needs three octets, so it goes to the next line too. */
-    char text2[128], want[160];
-    memset(text2, 'x', 75);
-    snprintf(text2 + 75, sizeof(text2) - 75, ".y");
-    memset(want, 'x', 75);
-    snprintf(want + 75, sizeof(want) - 75, "=\r\n=2Ey");
-    mimebuf_init(&b, 1 << 20);
-    mimeenc_qp(&b, text2, strlen(text2));
-    CHECK_STR(b.data, want);
-    mimebuf_free(&b);
-    memset(text2, 'x', 74);
-    snprintf(text2 + 74, sizeof(text2) - 74, " \nz \tw");
-    memset(want, 'x', 74);
-    snprintf(want + 74, sizeof(want) - 74, "=\r\n=20\r\nz \tw");
-    mimebuf_init(&b, 1 << 20);
-    mimeenc_qp(&b, text2, strlen(text2));
-    CHECK_STR(b.data, want);
-    mimebuf_free(&b);
+    check_qp_after_xs(75, ".y", "=\r\n=2Ey");
+    check_qp_after_xs(74, " \nz \tw", "=\r\n=20\r\nz \tw");
 }
 
 static void test_base64_for_mostly_non_ascii(void)
