@@ -74,7 +74,7 @@ rd_kafka_t *kafka_consumer_new(const cfg_t *cfg, const char *group_id, kafka_reb
 
 /*
  * Leaves the group, closes the consumer and destroys it (NULL is ignored). Waits at most
- * timeout_ms in all.
+ * timeout_ms for the join and the release below, then closes.
  *
  * A subscribed consumer first finishes its first join if it has not: librdkafka 2.0.2
  * (Debian 12) aborts in rd_kafka_destroy() when a cooperative-sticky member is destroyed
