@@ -15,6 +15,7 @@
 #include "quota.h"
 
 #include "log.h"
+#include "strmap.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -26,7 +27,6 @@
 #define QUOTA_TAKE_MAX       1000000
 #define QUOTA_ORG_ID_MAX     256 /* bytes; the tables allow 64 characters */
 #define QUOTA_GRANT_ATTEMPTS 3
-#define QUOTA_MIN_BUCKETS    64
 #define QUOTA_STMT_NAME_SIZE 64
 
 typedef enum {
@@ -119,8 +119,6 @@ static const struct {
 
 /* The local state of one org. Times named _ms are of the caller's clock unless noted. */
 typedef struct quota_org_s {
-    struct quota_org_s *next;
-    uint64_t hash;
     char *org_id;
     int tokens;          /* unused tokens of the lease */
     int handed;          /* tokens of the lease's window handed to the caller */
@@ -139,9 +137,7 @@ struct quota_s {
     quota_kind_t kind;
     quota_options_t opts;
     char stmt_names[QUOTA_STMT__COUNT][QUOTA_STMT_NAME_SIZE];
-    quota_org_t **buckets;
-    size_t nbuckets;
-    size_t count;
+    strmap_t *orgs;          /* org_id -> quota_org_t */
     int64_t clock_offset_ms; /* the database's clock minus the caller's, at the last answer */
     quota_stats_t stats;
     metrics_counter_t *leased_total;
@@ -237,59 +233,21 @@ static void quota_held_add(quota_t *q, int delta)
 
 /* ---- the org table ------------------------------------------------------------------ */
 
-static uint64_t quota_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
-}
-
-static void quota_grow(quota_t *q)
-{
-    size_t n = q->nbuckets * 2;
-    quota_org_t **buckets = calloc(n, sizeof(*buckets));
-    if (buckets == NULL)
-        abort();
-    for (size_t b = 0; b < q->nbuckets; b++) {
-        quota_org_t *o = q->buckets[b];
-        while (o != NULL) {
-            quota_org_t *next = o->next;
-            o->next = buckets[o->hash & (n - 1)];
-            buckets[o->hash & (n - 1)] = o;
-            o = next;
-        }
-    }
-    free(q->buckets);
-    q->buckets = buckets;
-    q->nbuckets = n;
-}
-
 static quota_org_t *quota_org_find(quota_t *q, const char *org_id, bool create)
 {
-    uint64_t hash = quota_hash(org_id);
-    for (quota_org_t *o = q->buckets[hash & (q->nbuckets - 1)]; o != NULL; o = o->next) {
-        if (o->hash == hash && strcmp(o->org_id, org_id) == 0)
-            return o;
-    }
-    if (!create)
-        return NULL;
-    if (q->count >= q->nbuckets)
-        quota_grow(q);
-    quota_org_t *o = calloc(1, sizeof(*o));
+    size_t len = strlen(org_id);
+    quota_org_t *o = strmap_get(q->orgs, org_id, len);
+    if (o != NULL || !create)
+        return o;
+    o = calloc(1, sizeof(*o));
     if (o == NULL)
         abort();
     o->org_id = strdup(org_id);
     if (o->org_id == NULL)
         abort();
-    o->hash = hash;
     o->lease_size = q->opts.lease_min;
     o->held = QUOTA_OK;
-    o->next = q->buckets[hash & (q->nbuckets - 1)];
-    q->buckets[hash & (q->nbuckets - 1)] = o;
-    q->count++;
+    strmap_put(q->orgs, org_id, len, o);
     return o;
 }
 
@@ -297,6 +255,14 @@ static void quota_org_free(quota_org_t *o)
 {
     free(o->org_id);
     free(o);
+}
+
+/* A strmap_sweep() callback that frees every org. */
+static bool quota_org_drop(void *value, void *opaque)
+{
+    (void)opaque;
+    quota_org_free(value);
+    return false;
 }
 
 /* ---- statements --------------------------------------------------------------------- */
@@ -453,10 +419,7 @@ quota_t *quota_new(db_t *db, quota_kind_t kind, const quota_options_t *opts,
         quota_options_default(&q->opts);
     if (quota_check_options(&q->opts, errstr, errstr_size) != 0)
         goto fail;
-    q->nbuckets = QUOTA_MIN_BUCKETS;
-    q->buckets = calloc(q->nbuckets, sizeof(*q->buckets));
-    if (q->buckets == NULL)
-        abort();
+    q->orgs = strmap_new();
 
     /* Named after the table: the two SMS kinds share their statements, and registering
      * the same SQL twice on one handle is a no-op. */
@@ -482,7 +445,7 @@ quota_t *quota_new(db_t *db, quota_kind_t kind, const quota_options_t *opts,
 
 fail:
     if (q != NULL) {
-        free(q->buckets);
+        strmap_destroy(q->orgs);
         free(q);
     }
     return NULL;
@@ -495,15 +458,8 @@ void quota_destroy(quota_t *q)
     char errstr[512];
     if (quota_release_all(q, errstr, sizeof(errstr)) < 0)
         log_warn("quota: unused tokens not handed back at shutdown: %s", errstr);
-    for (size_t b = 0; b < q->nbuckets; b++) {
-        quota_org_t *o = q->buckets[b];
-        while (o != NULL) {
-            quota_org_t *next = o->next;
-            quota_org_free(o);
-            o = next;
-        }
-    }
-    free(q->buckets);
+    strmap_sweep(q->orgs, quota_org_drop, NULL);
+    strmap_destroy(q->orgs);
     free(q);
 }
 
@@ -823,36 +779,52 @@ done:
  * window has ended, and forgets orgs that hold nothing and have not been seen for longer
  * than any local decision looks back (lease growth, idle time, a refusal held).
  */
-static int quota_release(quota_t *q, bool all, int64_t now_ms, char *errstr, size_t errstr_size)
+typedef struct quota_release_s {
+    quota_t *q;
+    bool all;
+    int64_t now_ms;
+    int64_t forget_ms;
+    bool failed;
+    char *errstr;
+    size_t errstr_size;
+} quota_release_t;
+
+/* One org of quota_release(): false when the org is forgotten (and freed). */
+static bool quota_release_org(void *value, void *opaque)
 {
-    bool failed = false;
-    int64_t forget_ms =
-        q->opts.idle_ms > 4 * q->opts.grow_ms ? q->opts.idle_ms : 4 * q->opts.grow_ms;
-    for (size_t b = 0; b < q->nbuckets; b++) {
-        quota_org_t **link = &q->buckets[b];
-        while (*link != NULL) {
-            quota_org_t *o = *link;
-            if (!all && o->window_us != 0 && now_ms >= o->expires_ms)
-                quota_void(q, o);
-            if (o->tokens > 0 && (all || now_ms - o->used_ms >= q->opts.idle_ms)) {
-                char err[512];
-                if (quota_hand_back(q, o, err, sizeof(err)) < 0) {
-                    if (!failed)
-                        snprintf(errstr, errstr_size, "%s", err);
-                    failed = true;
-                }
-            }
-            bool refusing = o->held != QUOTA_OK && now_ms < o->refusal_until_ms;
-            if (!all && o->tokens == 0 && !refusing && now_ms - o->used_ms > forget_ms) {
-                *link = o->next;
-                quota_org_free(o);
-                q->count--;
-                continue;
-            }
-            link = &o->next;
+    quota_org_t *o = value;
+    quota_release_t *r = opaque;
+    quota_t *q = r->q;
+    if (!r->all && o->window_us != 0 && r->now_ms >= o->expires_ms)
+        quota_void(q, o);
+    if (o->tokens > 0 && (r->all || r->now_ms - o->used_ms >= q->opts.idle_ms)) {
+        char err[512];
+        if (quota_hand_back(q, o, err, sizeof(err)) < 0) {
+            if (!r->failed)
+                snprintf(r->errstr, r->errstr_size, "%s", err);
+            r->failed = true;
         }
     }
-    return failed ? -1 : 0;
+    bool refusing = o->held != QUOTA_OK && r->now_ms < o->refusal_until_ms;
+    if (!r->all && o->tokens == 0 && !refusing && r->now_ms - o->used_ms > r->forget_ms) {
+        quota_org_free(o);
+        return false;
+    }
+    return true;
+}
+
+static int quota_release(quota_t *q, bool all, int64_t now_ms, char *errstr, size_t errstr_size)
+{
+    quota_release_t r = {
+        .q = q,
+        .all = all,
+        .now_ms = now_ms,
+        .forget_ms = q->opts.idle_ms > 4 * q->opts.grow_ms ? q->opts.idle_ms : 4 * q->opts.grow_ms,
+        .errstr = errstr,
+        .errstr_size = errstr_size,
+    };
+    strmap_sweep(q->orgs, quota_release_org, &r);
+    return r.failed ? -1 : 0;
 }
 
 int quota_release_idle(quota_t *q, int64_t now_ms, char *errstr, size_t errstr_size)

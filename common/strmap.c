@@ -138,3 +138,20 @@ size_t strmap_count(const strmap_t *m)
 {
     return m->count;
 }
+
+void strmap_sweep(strmap_t *m, bool (*keep)(void *value, void *opaque), void *opaque)
+{
+    for (size_t i = 0; i < m->nbuckets; i++) {
+        strmap_entry_t **at = &m->buckets[i];
+        while (*at != NULL) {
+            strmap_entry_t *e = *at;
+            if (keep(e->value, opaque)) {
+                at = &e->next;
+                continue;
+            }
+            *at = e->next;
+            free(e);
+            m->count--;
+        }
+    }
+}

@@ -5,6 +5,7 @@
 #ifndef NOTIFY_STRMAP_H
 #define NOTIFY_STRMAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct strmap_s strmap_t;
@@ -23,5 +24,12 @@ void *strmap_put(strmap_t *m, const void *key, size_t len, void *value);
 void *strmap_remove(strmap_t *m, const void *key, size_t len);
 
 size_t strmap_count(const strmap_t *m);
+
+/*
+ * Calls keep(value, opaque) for every entry, in no particular order, and removes those for
+ * which it returns false (it may free the value then). The map must not be changed from
+ * inside keep().
+ */
+void strmap_sweep(strmap_t *m, bool (*keep)(void *value, void *opaque), void *opaque);
 
 #endif

@@ -70,9 +70,43 @@ static void test_growth(void)
     strmap_destroy(m);
 }
 
+/* A strmap_sweep() callback: keeps the values that are even. */
+static bool keep_even(void *value, void *opaque)
+{
+    int *calls = opaque;
+    (*calls)++;
+    return *(int *)value % 2 == 0;
+}
+
+static void test_sweep(void)
+{
+    enum { N = 1000 };
+    static int values[N];
+    strmap_t *m = strmap_new();
+    char key[32];
+    for (int i = 0; i < N; i++) {
+        values[i] = i;
+        int len = snprintf(key, sizeof(key), "k%d", i);
+        strmap_put(m, key, (size_t)len, &values[i]);
+    }
+    int calls = 0;
+    strmap_sweep(m, keep_even, &calls);
+    CHECK_INT(calls, N);
+    CHECK_INT(strmap_count(m), N / 2);
+    int right = 0;
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(key, sizeof(key), "k%d", i);
+        void *v = strmap_get(m, key, (size_t)len);
+        right += i % 2 == 0 ? v == &values[i] : v == NULL;
+    }
+    CHECK_INT(right, N);
+    strmap_destroy(m);
+}
+
 int main(void)
 {
     TEST_RUN(test_basic);
     TEST_RUN(test_growth);
+    TEST_RUN(test_sweep);
     return TEST_EXIT();
 }
